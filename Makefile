@@ -1,0 +1,42 @@
+# The two set-up commands of the README: `make demo` and `make test`. Each installs everything it needs.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+
+.PHONY: setup data demo test test-fast bench clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	# torch first, pinned: the CPU wheel on this machine's disk (an unpinned torch pulls CUDA builds).
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e '.[test]'
+	touch $@
+
+setup: $(VENV)/.installed data
+
+# Fashion-MNIST from Debian's package when it is missing and we are root; TRAINWELL_DATA or --data-dir otherwise.
+data:
+	@if [ ! -f $(FMNIST) ] && [ -z "$$TRAINWELL_DATA" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    (apt-get install -y -qq dataset-fashion-mnist || (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist)); \
+	  else echo "Fashion-MNIST missing: run 'sudo apt-get install dataset-fashion-mnist' or set TRAINWELL_DATA"; fi; \
+	fi
+
+demo: setup
+	$(VENV)/bin/trainwell train --name demo-$$(date +%Y%m%d-%H%M%S)
+
+test: setup
+	$(PY) -m pytest -q
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow"
+
+bench: setup
+	$(PIP) install -q 'lightning>=2.4'
+	$(PY) benchmarks/throughput.py
+	$(PY) benchmarks/time_to_accuracy.py
+
+clean:
+	rm -rf $(VENV) runs

@@ -1,0 +1,32 @@
+"""trainwell: train neural networks well — the course's method as working software.
+
+>>> import trainwell
+>>> run = trainwell.train(data="digits", model="mlp", hidden=[64], epochs=5, quiet=True)  # doctest: +SKIP
+>>> print(f"{run.test_accuracy:.1%}")                                                   # doctest: +SKIP
+
+Public names are imported lazily so that `trainwell --help` does not pay for importing torch.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+__all__ = ["Callback", "Config", "EarlyStopping", "History", "Run", "Trainer", "TrainingFailed", "UserError",
+           "evaluate_run", "load_run", "predict", "train"]
+
+_WHERE = {"Callback": "trainwell.callbacks", "EarlyStopping": "trainwell.callbacks", "Config": "trainwell.config",
+          "History": "trainwell.history", "Run": "trainwell.run", "train": "trainwell.run",
+          "Trainer": "trainwell.trainer", "TrainingFailed": "trainwell.errors", "UserError": "trainwell.errors",
+          "evaluate_run": "trainwell.inference", "load_run": "trainwell.inference", "predict": "trainwell.inference"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        import importlib
+
+        return getattr(importlib.import_module(_WHERE[name]), name)
+    raise AttributeError(f"module 'trainwell' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,39 @@
+"""The callback contract: eight no-op hooks, one signature `(self, trainer)`; the data is on trainer.state."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+EVENTS = ("on_fit_start", "on_epoch_start", "on_after_backward", "on_batch_end",
+          "on_validation_end", "on_epoch_end", "on_fit_end", "on_exception")
+
+
+class Callback:
+    """Subclass and override the hooks you need. Stop training with
+    `trainer.state.should_stop = True; trainer.state.stop_reason = "..."`."""
+
+    def on_fit_start(self, trainer: Any) -> None: ...
+    def on_epoch_start(self, trainer: Any) -> None: ...
+    def on_after_backward(self, trainer: Any) -> None: ...
+    def on_batch_end(self, trainer: Any) -> None: ...
+    def on_validation_end(self, trainer: Any) -> None: ...
+    def on_epoch_end(self, trainer: Any) -> None: ...
+    def on_fit_end(self, trainer: Any) -> None: ...
+    def on_exception(self, trainer: Any) -> None: ...
+
+
+class _FunctionCallback(Callback):
+    """A plain function `f(trainer)` is called at the end of every epoch."""
+
+    def __init__(self, fn: Callable[[Any], None]) -> None:
+        self.fn = fn
+
+    def on_epoch_end(self, trainer: Any) -> None:
+        self.fn(trainer)
+
+
+def as_callback(obj: Any) -> Callback:
+    if isinstance(obj, Callback):
+        return obj
+    if callable(obj):
+        return _FunctionCallback(obj)
+    raise TypeError(f"callback {obj!r} is neither a trainwell Callback nor a function f(trainer)")

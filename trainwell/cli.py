@@ -1,0 +1,146 @@
+"""`trainwell` command line. Imports nothing heavy until a command runs, so `--help` is instant.
+
+Exit codes: 0 ok, 1 bug (traceback), 2 bad input (one line), 3 training failed, 130 interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+EXAMPLES = """examples:
+  trainwell train                                   # Fashion-MNIST, conv net, the course's defaults
+  trainwell train --data digits --model mlp --hidden 64 --epochs 20
+  trainwell train --data my.csv --label species --model mlp --optimizer adam
+  trainwell train --config exp.yaml lr=0.02 epochs=5
+  trainwell train --resume runs/NAME                # carry on after Ctrl-C or a crash
+  trainwell evaluate runs/NAME
+  trainwell predict runs/NAME shirt.png --top 3
+"""
+
+# (flag, config key, type, help). Defaults live in Config only; None here means "not given".
+TRAIN_FLAGS = [
+    ("--data", "data", str, "fashion-mnist | digits | FILE.npz | FILE.csv | IMAGE_DIR (default fashion-mnist)"),
+    ("--data-dir", "data_dir", str, "folder with the Fashion-MNIST IDX files (default: Debian's, or $TRAINWELL_DATA)"),
+    ("--label", "label", str, "CSV label column (default: 'label', else the last column)"),
+    ("--image-size", "image_size", int, "image folders: resize to this square size"),
+    ("--valid-fraction", "valid_fraction", float, "stratified validation split of the training data (0.1)"),
+    ("--test-fraction", "test_fraction", float, "test split for sources without a test set (0.2)"),
+    ("--limit-train", "limit_train", int, "use only N training examples (quick experiments)"),
+    ("--model", "model", str, "mlp | convnet | FILE.py:FUNCTION (default convnet)"),
+    ("--hidden", "hidden", str, "hidden sizes, e.g. 256,128 (mlp) or fully connected sizes (convnet)"),
+    ("--width", "width", int, "convnet channels in the first stage, doubled per stage (32)"),
+    ("--depth", "depth", int, "convnet stages of [conv, conv, pool] (2)"),
+    ("--activation", "activation", str, "relu | tanh | sigmoid"),
+    ("--batch-norm", "batch_norm", str, "convnet batch norm: true | false"),
+    ("--dropout", "dropout", float, "dropout probability after each hidden layer (0)"),
+    ("--init", "init", str, "glorot | kaiming | default (glorot: U[-b, b], b = sqrt(6/(fan_in+fan_out)))"),
+    ("--optimizer", "optimizer", str, "sgd | momentum | nesterov | adagrad | rmsprop | adam | adamw"),
+    ("--lr", "lr", float, "learning rate (default depends on the optimizer: 0.05 momentum, 0.001 adam)"),
+    ("--momentum", "momentum", float, "momentum beta (0.9)"),
+    ("--weight-decay", "weight_decay", float, "L2 weight decay (5e-4; decoupled for adamw)"),
+    ("--schedule", "schedule", str, "onecycle | cosine | linear | step | exponential | constant"),
+    ("--warmup", "warmup", float, "fraction of training spent warming up the learning rate"),
+    ("--epochs", "epochs", int, "epochs (10)"),
+    ("--batch-size", "batch_size", int, "mini-batch size (128; 1 = per-example SGD)"),
+    ("--label-smoothing", "label_smoothing", float, "label smoothing (0)"),
+    ("--patience", "patience", int, "early stopping: epochs without improvement before stopping (0 = off)"),
+    ("--monitor", "monitor", str, "metric for selection and early stopping: valid_error | valid_loss"),
+    ("--seed", "seed", int, "random seed (0): same flags, same machine -> same history"),
+    ("--device", "device", str, "auto | cpu | cuda"),
+    ("--precision", "precision", str, "auto | fp32 | bf16 (auto: bf16 where the hardware has bf16 units)"),
+    ("--compile", "compile", str, "torch.compile the model: true | false"),
+    ("--threads", "threads", int, "CPU threads (default: torch's, one per core)"),
+    ("--checkpoint-every", "checkpoint_every", int, "steps between mid-epoch checkpoints (200; 0 = epoch ends)"),
+]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's own errors: one line, exit 2
+        sys.stderr.write(f"trainwell: {message}; see '{self.prog} --help'\n")
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="trainwell", description="Train neural networks well: train, select on validation, "
+                "test once, keep the evidence.", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="store_true", help="print the version")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    t = sub.add_parser("train", help="train, select on validation, test once", epilog=EXAMPLES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    for flag, key, typ, text in TRAIN_FLAGS:
+        t.add_argument(flag, dest=key, type=typ, default=None, help=text)
+    t.add_argument("--config", dest="config_file", help="YAML file of options (flags and key=value win over it)")
+    t.add_argument("--name", help="run name (default: time-data-model); an interrupted run of that name resumes")
+    t.add_argument("--out", default="runs", help="folder that holds run directories (runs)")
+    t.add_argument("--resume", help="RUN directory to carry on, or 'auto' for the latest interrupted run")
+    t.add_argument("--quiet", action="store_true", help="no progress output")
+    t.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. lr=0.01")
+    e = sub.add_parser("evaluate", help="metrics of a run's model on its test split or other data")
+    e.add_argument("run", help="run directory")
+    e.add_argument("--data", help="other data to score (default: the run's own test split)")
+    e.add_argument("--data-dir", help="folder with Fashion-MNIST IDX files")
+    e.add_argument("--label", help="CSV label column")
+    r = sub.add_parser("predict", help="class names for an image, or each row of a .npz/.csv file")
+    r.add_argument("run", help="run directory")
+    r.add_argument("input", help="PNG/JPEG image, .npz with array 'x', or .csv with the feature columns")
+    r.add_argument("--top", type=int, default=1, help="how many classes to list per example (1)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.version:
+        from trainwell import __version__
+
+        print(__version__)
+        return 0
+    if args.command is None:
+        build_parser().print_help()
+        return 2
+    from trainwell.errors import Interrupted, TrainingFailed, UserError
+
+    try:
+        return {"train": _train, "evaluate": _evaluate, "predict": _predict}[args.command](args)
+    except UserError as e:
+        print(f"trainwell: error: {e}", file=sys.stderr)
+        return 2
+    except TrainingFailed as e:
+        print(f"trainwell: training failed: {e}", file=sys.stderr)
+        return 3
+    except Interrupted as e:
+        print(f"trainwell: {e}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("trainwell: interrupted", file=sys.stderr)
+        return 130
+
+
+def _train(args: argparse.Namespace) -> int:
+    from trainwell.run import train
+
+    values = {key: getattr(args, key) for _, key, _, _ in TRAIN_FLAGS if getattr(args, key) is not None}
+    train(values, out=args.out, name=args.name, resume=args.resume, quiet=args.quiet,
+          config_file=args.config_file, overrides=args.overrides)
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from trainwell.inference import evaluate_run
+
+    m = evaluate_run(args.run, args.data, args.data_dir, args.label)
+    line = f"{m['data']}: {m['examples']} examples  accuracy {m['accuracy']:.2%}  loss {m['loss']:.4f}"
+    if "top5_error" in m:
+        line += f"  top-5 error {m['top5_error']:.2%}"
+    print(line)
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from trainwell.inference import predict
+
+    if args.top < 1:
+        print("trainwell: error: --top must be >= 1", file=sys.stderr)
+        return 2
+    for i, row in enumerate(predict(args.run, args.input, args.top)):
+        print(f"{i}\t" + "\t".join(f"{name} ({p:.1%})" for name, p in row))
+    return 0

@@ -1,0 +1,231 @@
+"""One flat, typed Config: fed by CLI flags, a YAML file, key=value overrides or Python kwargs.
+
+Every problem is reported at once, unknown keys get "did you mean". YAML goes through safe_load only.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+from dataclasses import dataclass, fields
+from typing import Any, get_type_hints
+
+from trainwell.errors import UserError
+
+MODELS = ("mlp", "convnet")
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
+SCHEDULES = ("onecycle", "cosine", "linear", "step", "exponential", "constant")
+INITS = ("glorot", "kaiming", "default")
+ACTIVATIONS = ("relu", "tanh", "sigmoid")
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "bf16")
+MONITORS = ("valid_error", "valid_loss", "valid_top5_error")
+
+# The learning rate each optimizer gets when none is given: the usual safe starting points.
+DEFAULT_LR = {"sgd": 0.05, "momentum": 0.05, "nesterov": 0.05, "adagrad": 0.01,
+              "rmsprop": 0.001, "adam": 0.001, "adamw": 0.001}
+
+
+@dataclass
+class Config:
+    """Everything that decides a run's result. `trainwell train --help` documents each field.
+
+    >>> Config(model="mlp", hidden=[64], epochs=2).hidden
+    [64]
+    """
+
+    # data
+    data: str = "fashion-mnist"
+    data_dir: str | None = None
+    label: str | None = None           # CSV label column
+    image_size: int | None = None      # image folders: resize to this square size (default: first image's)
+    valid_fraction: float = 0.1
+    test_fraction: float = 0.2         # only for sources without their own test set
+    limit_train: int | None = None     # use only the first N training examples (after the splits)
+    # model
+    model: str = "convnet"
+    hidden: list[int] | None = None    # mlp hidden sizes / convnet fully connected sizes
+    width: int = 32                    # convnet channels of the first stage (doubles each stage)
+    depth: int = 2                     # convnet stages of [conv, conv, pool]
+    activation: str = "relu"
+    batch_norm: bool = True            # convnet only
+    dropout: float = 0.0
+    init: str = "glorot"
+    # optimisation
+    optimizer: str = "momentum"
+    lr: float | None = None            # None: the optimizer's default (DEFAULT_LR)
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: str = "onecycle"
+    warmup: float = 0.15               # fraction of training spent warming up (onecycle, and others if > 0)
+    final_lr_fraction: float = 0.01    # the lecture: decay the learning rate ~100x by the end
+    epochs: int = 10
+    batch_size: int = 128
+    label_smoothing: float = 0.0
+    patience: int = 0                  # early stopping look-ahead in epochs; 0 = off
+    monitor: str = "valid_error"
+    # reproducibility and speed
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "auto"
+    compile: bool = False
+    threads: int = 0                   # 0: torch's default (one per core)
+    checkpoint_every: int = 200        # steps between mid-epoch checkpoints; 0 = epoch ends only
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    def resolved_lr(self) -> float:
+        return self.lr if self.lr is not None else DEFAULT_LR.get(self.optimizer, 0.05)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# Settings that may differ on resume without changing what the run computes up to the stop.
+RESUME_SAFE = {"epochs", "patience", "checkpoint_every", "threads", "compile", "monitor"}
+
+_NAMES = [f.name for f in fields(Config)]
+
+
+def _hint(key: str) -> str:
+    close = difflib.get_close_matches(key, _NAMES, n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _coerce(name: str, value: Any, hint: Any) -> Any:
+    """Turn strings from the CLI or overrides into the field's type; raise ValueError if impossible."""
+    text = str(hint)
+    if value is None:
+        if "None" in text:
+            return None
+        raise ValueError("may not be empty")
+    if isinstance(value, str) and value.lower() in ("none", "null", "") and "None" in text:
+        return None
+    if "list[int]" in text:
+        if isinstance(value, str):
+            value = [v for v in value.replace(" ", "").split(",") if v]
+        if not isinstance(value, (list, tuple)):
+            value = [value]
+        return [_as_int(v) for v in value]
+    if text.startswith("bool") or hint is bool:
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in ("1", "true", "yes", "on"):
+            return True
+        if str(value).lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError("expected true or false")
+    if "int" in text and "float" not in text:
+        return _as_int(value)
+    if "float" in text:
+        if isinstance(value, bool):
+            raise ValueError("expected a number")
+        return float(value)
+    return str(value)
+
+
+def _as_int(v: Any) -> int:
+    if isinstance(v, bool):
+        raise ValueError("expected an integer")
+    if isinstance(v, float) and not v.is_integer():
+        raise ValueError("expected an integer")
+    return int(v)
+
+
+def _choice(problems: list[str], name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        close = difflib.get_close_matches(value, choices, n=1)
+        tip = f"did you mean '{close[0]}'? " if close else ""
+        problems.append(f"{name}: unknown '{value}'; {tip}choose one of {', '.join(choices)}")
+
+
+def validate(cfg: Config) -> None:
+    """Check every field; raise one UserError listing all problems."""
+    problems: list[str] = []
+    hints = get_type_hints(Config)
+    for f in fields(cfg):
+        try:
+            setattr(cfg, f.name, _coerce(f.name, getattr(cfg, f.name), hints[f.name]))
+        except (TypeError, ValueError) as e:
+            problems.append(f"{f.name}: '{getattr(cfg, f.name)}' is not valid ({e})")
+    if problems:
+        raise UserError("; ".join(problems))
+    model_ok = cfg.model in MODELS or (":" in cfg.model and cfg.model.split(":")[0].endswith(".py"))
+    if not model_ok:
+        _choice(problems, "model", cfg.model, MODELS + ("FILE.py:FUNCTION",))
+    _choice(problems, "optimizer", cfg.optimizer, OPTIMIZERS)
+    _choice(problems, "schedule", cfg.schedule, SCHEDULES)
+    _choice(problems, "init", cfg.init, INITS)
+    _choice(problems, "activation", cfg.activation, ACTIVATIONS)
+    _choice(problems, "device", cfg.device, DEVICES)
+    _choice(problems, "precision", cfg.precision, PRECISIONS)
+    _choice(problems, "monitor", cfg.monitor, MONITORS)
+    if cfg.lr is None and cfg.optimizer in DEFAULT_LR:
+        cfg.lr = DEFAULT_LR[cfg.optimizer]  # written out in config.yaml, like every other default
+    if cfg.lr is not None and not cfg.lr > 0:
+        problems.append(f"lr: {cfg.lr} must be > 0 (e.g. 0.05 for momentum, 0.001 for adam)")
+    for name, lo, hi in (("valid_fraction", 0.0, 0.9), ("test_fraction", 0.0, 0.9), ("dropout", 0.0, 0.95),
+                         ("momentum", 0.0, 0.9999), ("warmup", 0.0, 0.9), ("final_lr_fraction", 0.0, 1.0),
+                         ("label_smoothing", 0.0, 0.9)):
+        v = getattr(cfg, name)
+        if not lo <= v <= hi:
+            problems.append(f"{name}: {v} is out of range; use a value in [{lo}, {hi}]")
+    for name in ("epochs", "batch_size", "width", "depth"):
+        if getattr(cfg, name) < 1:
+            problems.append(f"{name}: {getattr(cfg, name)} must be >= 1")
+    for name in ("patience", "seed", "threads", "checkpoint_every"):
+        if getattr(cfg, name) < 0:
+            problems.append(f"{name}: {getattr(cfg, name)} must be >= 0")
+    if cfg.weight_decay < 0:
+        problems.append(f"weight_decay: {cfg.weight_decay} must be >= 0")
+    if cfg.hidden is not None and any(h < 1 for h in cfg.hidden):
+        problems.append(f"hidden: {cfg.hidden} sizes must be >= 1, e.g. hidden=256,128")
+    if cfg.limit_train is not None and cfg.limit_train < 1:
+        problems.append(f"limit_train: {cfg.limit_train} must be >= 1")
+    if cfg.image_size is not None and not 4 <= cfg.image_size <= 1024:
+        problems.append(f"image_size: {cfg.image_size} must be in [4, 1024]")
+    if problems:
+        raise UserError("config: " + "; ".join(problems))
+
+
+def build_config(values: dict[str, Any] | None = None, *, config_file: str | None = None,
+                 overrides: list[str] | None = None) -> Config:
+    """Merge YAML file < explicit values < key=value overrides into one validated Config."""
+    merged: dict[str, Any] = {}
+    if config_file:
+        merged.update(load_yaml(config_file))
+    merged.update({k: v for k, v in (values or {}).items() if v is not None})
+    for item in overrides or []:
+        if "=" not in item:
+            raise UserError(f"override '{item}': expected key=value, e.g. lr=0.01")
+        key, value = item.split("=", 1)
+        merged[key.strip().replace("-", "_")] = value.strip()
+    unknown = [k for k in merged if k not in _NAMES]
+    if unknown:
+        raise UserError("config: " + "; ".join(f"unknown key '{k}'{_hint(k)}" for k in unknown))
+    return Config(**merged)
+
+
+def load_yaml(path: str) -> dict[str, Any]:
+    import yaml  # lazy: keeps `trainwell --help` fast
+
+    if not os.path.isfile(path):
+        raise UserError(f"{path}: config file not found; pass an existing YAML file to --config")
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise UserError(f"{path}: not valid YAML ({first}); fix the file or pass options as flags") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a mapping of key: value, got {type(data).__name__}")
+    return {str(k).replace("-", "_"): v for k, v in data.items()}
+
+
+def config_from_dict(d: dict[str, Any]) -> Config:
+    """Rebuild a Config saved in a run directory (unknown keys from newer versions are refused)."""
+    return build_config(d)
+

@@ -1,0 +1,83 @@
+"""Image folders (one sub-folder per class) and single image files, decoded with Pillow."""
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+
+from trainwell.data._limits import MAX_IMAGE_PIXELS, check_bytes, file_error
+
+IMAGE_EXTS = (".png", ".jpg", ".jpeg")
+
+
+def read_image(path: str, size: tuple[int, int] | None, channels: int | None) -> np.ndarray:
+    """Decode one PNG/JPEG to uint8 (C, H, W); refuses huge images before decoding their pixels."""
+    from PIL import Image, UnidentifiedImageError  # lazy: Pillow is only needed for image data
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                w, h = im.size
+                if w * h > MAX_IMAGE_PIXELS or w < 1 or h < 1:
+                    raise file_error(path, f"image of {w}x{h} pixels is too large (limit {MAX_IMAGE_PIXELS} pixels)",
+                                     "shrink it before training")
+                if im.format not in ("PNG", "JPEG"):
+                    raise file_error(path, f"is {im.format}, not PNG or JPEG", "convert it or remove it")
+                if channels is None:
+                    channels = 1 if im.mode in ("1", "L", "LA", "I", "I;16", "F") else 3
+                im = im.convert("L" if channels == 1 else "RGB")
+                if size is not None and im.size != (size[1], size[0]):
+                    im = im.resize((size[1], size[0]), Image.BILINEAR)
+                arr = np.asarray(im, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombWarning,
+            Image.DecompressionBombError) as e:
+        raise file_error(path, f"is not a readable PNG/JPEG image ({type(e).__name__})",
+                         "remove it from the folder or re-save it") from None
+    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+
+
+def _image_size(path: str) -> tuple[int, int]:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            return im.size[1], im.size[0]
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise file_error(path, f"is not a readable PNG/JPEG image ({type(e).__name__})",
+                         "remove it from the folder or re-save it") from None
+
+
+def read_image_folder(root: str, image_size: int | None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """ROOT/CLASS/*.png|jpg -> x uint8 (N, C, H, W), y int64, class names (sorted folder names).
+
+    All images are converted to the channels of the first one (grey or RGB) and resized to one shape:
+    `image_size` squared, or the first image's size.
+    """
+    classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)) and not d.startswith("."))
+    if len(classes) < 2:
+        raise file_error(root, f"image folder needs one sub-folder per class, at least 2 (found {len(classes)})",
+                         "lay it out as ROOT/CLASS_NAME/image.png")
+    files: list[tuple[str, int]] = []
+    for label, name in enumerate(classes):
+        folder = os.path.join(root, name)
+        entries = sorted(e for e in os.listdir(folder) if not e.startswith("."))
+        for e in entries:
+            p = os.path.join(folder, e)
+            if os.path.isdir(p):
+                continue
+            if not e.lower().endswith(IMAGE_EXTS):
+                raise file_error(p, "is not a PNG or JPEG file", "remove it from the image folder")
+            files.append((p, label))
+        if not any(lbl == label for _, lbl in files):
+            raise file_error(folder, "class folder has no PNG/JPEG images", "add images or remove the folder")
+    first = files[0][0]
+    size = (image_size, image_size) if image_size else _image_size(first)
+    channels = read_image(first, size, None).shape[0]
+    check_bytes(root, len(files) * channels * size[0] * size[1] * 4, f"{len(files)} images of {size}")
+    x = np.empty((len(files), channels, size[0], size[1]), dtype=np.uint8)
+    for i, (p, _) in enumerate(files):
+        x[i] = read_image(p, size, channels)
+    y = np.array([lbl for _, lbl in files], dtype=np.int64)
+    return x, y, classes

@@ -1,0 +1,265 @@
+"""Data sources: built-in sets and a user's own files, read into checked numpy arrays.
+
+Every loader returns a Source; nothing here knows about splits, tensors or models.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import zipfile
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from trainwell.data._limits import MAX_COMPRESSION_RATIO, check_bytes, file_error
+from trainwell.errors import UserError
+
+FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+DEBIAN_FASHION_DIR = "/usr/share/datasets/fashion-mnist"
+BUILTINS = ("fashion-mnist", "digits")
+
+
+@dataclass
+class Source:
+    """Raw examples: x is (N, D) features or (N, C, H, W) images; y holds class indices into `classes`."""
+
+    name: str
+    x: np.ndarray
+    y: np.ndarray
+    classes: list[str]
+    x_test: np.ndarray | None = None
+    y_test: np.ndarray | None = None
+    feature_names: list[str] = field(default_factory=list)
+    label_column: str | None = None
+
+    @property
+    def kind(self) -> str:
+        return "image" if self.x.ndim == 4 else "features"
+
+    @property
+    def input_scale(self) -> float:
+        """Raw pixels (uint8) are scaled to [0, 1]; everything else is taken as it is."""
+        return 1 / 255 if self.x.dtype == np.uint8 else 1.0
+
+
+def load_source(data: str, data_dir: str | None = None, label: str | None = None,
+                image_size: int | None = None) -> Source:
+    """Read `data` (a built-in name, a .npz/.csv file or an image folder) and check it."""
+    if data == "fashion-mnist":
+        src = _fashion_mnist(data_dir)
+    elif data == "digits":
+        src = _digits()
+    elif data.lower().endswith(".npz"):
+        src = _npz(data)
+    elif data.lower().endswith(".csv"):
+        src = _csv(data, label)
+    elif os.path.isdir(data):
+        from trainwell.data.images import read_image_folder
+
+        x, y, classes = read_image_folder(data, image_size)
+        src = Source(os.path.basename(os.path.normpath(data)), x, y, classes)
+    elif not os.path.exists(data):
+        raise UserError(f"--data {data}: not found; use one of {', '.join(BUILTINS)}, a .npz or .csv file, "
+                        "or a folder with one sub-folder of images per class")
+    else:
+        raise UserError(f"--data {data}: unsupported file type; use a .npz or .csv file or an image folder")
+    check_source(src, data)
+    return src
+
+
+def _fashion_mnist(data_dir: str | None) -> Source:
+    from trainwell.data.idx import find_idx, read_idx
+
+    folder = data_dir or os.environ.get("TRAINWELL_DATA") or DEBIAN_FASHION_DIR
+    if not os.path.isdir(folder):
+        raise UserError(f"fashion-mnist: folder {folder} not found; install Debian's dataset-fashion-mnist "
+                        "(apt-get install dataset-fashion-mnist) or pass --data-dir with the IDX files")
+    parts = [read_idx(find_idx(folder, stem)) for stem in
+             ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")]
+    x, y, xt, yt = parts
+    for img, lbl, what in ((x, y, "train"), (xt, yt, "t10k")):
+        if img.ndim != 3 or lbl.ndim != 1 or len(img) != len(lbl):
+            raise UserError(f"{folder}: {what} images {img.shape} and labels {lbl.shape} do not match; "
+                            "re-install the data set")
+    return Source("fashion-mnist", x[:, None], y.astype(np.int64), list(FASHION_CLASSES),
+                  xt[:, None], yt.astype(np.int64))
+
+
+def _digits() -> Source:
+    from sklearn.datasets import load_digits  # ships its data; nothing is downloaded
+
+    d = load_digits()
+    # 8x8 grey images with values 0..16: scale to [0, 1] here so they look like any other image.
+    x = (d.images.astype(np.float32) / 16.0)[:, None]
+    return Source("digits", x, d.target.astype(np.int64), [str(c) for c in d.target_names])
+
+
+def _npz(path: str) -> Source:
+    if not os.path.isfile(path):
+        raise file_error(path, "file not found", "check the path")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            total = 0
+            for info in zf.infolist():
+                total += info.file_size
+                if info.compress_size and info.file_size / info.compress_size > MAX_COMPRESSION_RATIO \
+                        and info.file_size > 2**20:
+                    raise file_error(path, f"member {info.filename} expands {info.file_size // info.compress_size}x "
+                                     "(a zip bomb?)", "re-save it with numpy.savez")
+            check_bytes(path, total, "its arrays")
+        with np.load(path, allow_pickle=False) as z:
+            names = set(z.files)
+            if not {"x", "y"} <= names:
+                raise file_error(path, f"needs arrays 'x' and 'y' (found {sorted(names) or 'none'})",
+                                 "save with numpy.savez(path, x=features, y=labels)")
+            if ("x_test" in names) != ("y_test" in names):
+                raise file_error(path, "has only one of 'x_test' and 'y_test'", "save both or neither")
+            arrays = {k: z[k] for k in ("x", "y", "x_test", "y_test", "classes") if k in names}
+    except UserError:
+        raise
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError, NotImplementedError) as e:
+        # ValueError covers object arrays refused by allow_pickle=False and malformed .npy headers.
+        raise file_error(path, f"is not a readable .npz file ({type(e).__name__}: {str(e)[:80]})",
+                         "save it with numpy.savez(path, x=..., y=...) using numeric arrays") from None
+    x = _image_layout(path, arrays["x"], "x")
+    y, classes = _labels(path, arrays["y"], "y", arrays.get("classes"))
+    xt = yt = None
+    if "x_test" in arrays:
+        xt = _image_layout(path, arrays["x_test"], "x_test")
+        yt, classes_t = _labels(path, arrays["y_test"], "y_test", np.array(classes))
+        if classes_t != classes:
+            raise file_error(path, "'y_test' has classes that 'y' does not have", "check the labels")
+    return Source(os.path.basename(path), x, y, classes, xt, yt)
+
+
+def _image_layout(path: str, x: np.ndarray, name: str) -> np.ndarray:
+    """Accept (N, D), (N, H, W), (N, C, H, W) or (N, H, W, C) with C in {1, 3}; return (N, D) or NCHW."""
+    if x.dtype.kind not in "uif" or x.dtype.kind == "f" and x.dtype.itemsize > 8:
+        raise file_error(path, f"'{name}' has dtype {x.dtype}; expected numbers", "store it as float32 or uint8")
+    if x.ndim == 3:
+        x = x[:, None]
+    elif x.ndim == 4 and x.shape[1] not in (1, 3) and x.shape[3] in (1, 3):
+        x = x.transpose(0, 3, 1, 2)
+    elif x.ndim not in (2, 4):
+        raise file_error(path, f"'{name}' has shape {x.shape}; expected (N, features) or (N, [C,] H, W)",
+                         "reshape it")
+    if x.dtype != np.uint8:
+        x = x.astype(np.float32)
+    return np.ascontiguousarray(x)
+
+
+def _labels(path: str, y: np.ndarray, name: str, classes: np.ndarray | None) -> tuple[np.ndarray, list[str]]:
+    """Integer labels 0..K-1 or strings; returns int64 indices and class names."""
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise file_error(path, f"'{name}' has shape {y.shape}; expected one label per example (N,)", "flatten it")
+    if y.dtype.kind in "US":
+        names = sorted(set(y.tolist())) if classes is None else [str(c) for c in classes]
+        index = {c: i for i, c in enumerate(names)}
+        missing = sorted(set(y.tolist()) - set(index))
+        if missing:
+            raise file_error(path, f"'{name}' has labels {missing[:3]} not in 'classes'", "add them to 'classes'")
+        return np.array([index[v] for v in y.tolist()], dtype=np.int64), names
+    if y.dtype.kind == "f":
+        if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
+            raise file_error(path, f"'{name}' has non-integer labels", "store class indices 0..K-1 as integers")
+    elif y.dtype.kind not in "iub":
+        raise file_error(path, f"'{name}' has dtype {y.dtype}; expected integer class indices", "convert it")
+    y = y.astype(np.int64)
+    if len(y) and y.min() < 0:
+        raise file_error(path, f"'{name}' has label {int(y.min())} < 0", "use class indices 0..K-1")
+    k = int(y.max()) + 1 if len(y) else 0
+    if classes is not None:
+        names = [str(c) for c in np.asarray(classes).tolist()]
+        if k > len(names):
+            raise file_error(path, f"'{name}' has label {k - 1} but only {len(names)} classes are named",
+                             "use class indices 0..K-1")
+    else:
+        names = [str(i) for i in range(k)]
+    return y, names
+
+
+def _csv(path: str, label: str | None) -> Source:
+    if not os.path.isfile(path):
+        raise file_error(path, "file not found", "check the path")
+    check_bytes(path, os.path.getsize(path) * 4, "its values")
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise file_error(path, f"is not a readable UTF-8 CSV file ({type(e).__name__})", "save it as UTF-8 CSV") \
+            from None
+    rows = [r for r in rows if r and any(c.strip() for c in r)]
+    if len(rows) < 2:
+        raise file_error(path, "needs a header row and at least one data row", "add them")
+    header = [h.strip() for h in rows[0]]
+    col = label if label is not None else ("label" if "label" in header else header[-1])
+    if col not in header:
+        import difflib
+
+        close = difflib.get_close_matches(col, header, n=1)
+        tip = f" (did you mean '{close[0]}'?)" if close else ""
+        raise UserError(f"--label {col}: no such column in {path}{tip}; columns are {', '.join(header[:10])}")
+    li = header.index(col)
+    feats = [h for i, h in enumerate(header) if i != li]
+    if not feats:
+        raise file_error(path, "has no feature columns besides the label", "add numeric feature columns")
+    x = np.empty((len(rows) - 1, len(feats)), dtype=np.float32)
+    raw_labels = []
+    for n, row in enumerate(rows[1:]):
+        if len(row) != len(header):
+            raise file_error(path, f"line {n + 2} has {len(row)} fields, the header has {len(header)}",
+                             "fix that row")
+        raw_labels.append(row[li].strip())
+        values = row[:li] + row[li + 1:]
+        try:
+            x[n] = [float(v) for v in values]
+        except ValueError:
+            bad = next(i for i, v in enumerate(values) if not _is_float(v))
+            raise file_error(path, f"line {n + 2}, column '{feats[bad]}': '{values[bad][:20]}' is not a number",
+                             "feature columns must be numeric; name the label column with --label") from None
+    if all(_is_int(v) for v in raw_labels):
+        y, classes = _labels(path, np.array([int(float(v)) for v in raw_labels]), col, None)
+    else:
+        y, classes = _labels(path, np.array(raw_labels), col, None)
+    src = Source(os.path.basename(path), x, y, classes, feature_names=feats, label_column=col)
+    return src
+
+
+def _is_float(v: str) -> bool:
+    try:
+        float(v)
+        return True
+    except ValueError:
+        return False
+
+
+def _is_int(v: str) -> bool:
+    try:
+        return float(v) == int(float(v))
+    except (ValueError, OverflowError):
+        return False
+
+
+def check_source(src: Source, where: str) -> None:
+    """Refuse data no model should be trained on: NaN/Inf, empty sets, labels out of range, one class."""
+    for x, y, part in ((src.x, src.y, "x"), (src.x_test, src.y_test, "x_test")):
+        if x is None:
+            continue
+        if len(x) != len(y):
+            raise UserError(f"{where}: {part} has {len(x)} examples but {len(y)} labels; give one label per example")
+        if len(x) == 0:
+            raise UserError(f"{where}: {part} is empty; provide at least a few examples per class")
+        if x.dtype.kind == "f":
+            bad = ~np.isfinite(x.reshape(len(x), -1)).all(axis=1)
+            if bad.any():
+                raise UserError(f"{where}: {int(bad.sum())} examples in {part} contain NaN or Inf "
+                                f"(first at row {int(np.argmax(bad))}); drop or impute them")
+        if y.min() < 0 or y.max() >= len(src.classes):
+            raise UserError(f"{where}: labels must be in 0..{len(src.classes) - 1}, found {int(y.min())}..{int(y.max())}"
+                            "; fix the labels or the class list")
+    if src.x_test is not None and src.x_test.shape[1:] != src.x.shape[1:]:
+        raise UserError(f"{where}: x_test shape {src.x_test.shape[1:]} differs from x {src.x.shape[1:]}; make them match")
+    if len(np.unique(src.y)) < 2:
+        raise UserError(f"{where}: all training labels are the same class; a classifier needs at least 2 classes")

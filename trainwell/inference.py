@@ -1,0 +1,157 @@
+"""Use a finished run: rebuild model and preprocessing from the run directory alone, evaluate, predict."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from trainwell.checkpoint import load_model_files
+from trainwell.config import Config, build_config, load_yaml
+from trainwell.data.sources import Source, load_source
+from trainwell.data.splits import Preprocess, make_splits
+from trainwell.errors import UserError
+from trainwell.metrics import evaluate, predict_logits
+from trainwell.models import build_model
+from trainwell.precision import Precision, choose
+
+
+@dataclass
+class LoadedRun:
+    dir: str
+    config: Config
+    model: nn.Module
+    preprocess: Preprocess
+    precision: Precision
+
+    @property
+    def classes(self) -> list[str]:
+        return self.preprocess.classes
+
+
+def load_run(run_dir: str, device: str = "auto") -> LoadedRun:
+    """>>> run = trainwell.load_run("runs/my-run"); run.classes  # doctest: +SKIP"""
+    if not os.path.isdir(run_dir):
+        raise UserError(f"{run_dir}: no such run directory")
+    state, meta = load_model_files(run_dir)
+    cfg = build_config(load_yaml(os.path.join(run_dir, "config.yaml")))
+    spec = meta["model"]
+    if spec["name"] == "custom":
+        raise UserError(f"{run_dir}: trained with a Python nn.Module; rebuild it yourself and load "
+                        "model.safetensors with safetensors.torch.load_file")
+    model = build_model(spec)
+    model.load_state_dict(state)
+    is_conv = any(isinstance(m, nn.Conv2d) for m in model.modules())
+    precision = choose(device, meta["precision"]["precision"], is_conv)
+    model = model.to(precision.device).eval()
+    if precision.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return LoadedRun(run_dir, cfg, model, Preprocess(**meta["preprocess"]), precision)
+
+
+def evaluate_run(run_dir: str, data: str | None = None, data_dir: str | None = None,
+                 label: str | None = None) -> dict[str, Any]:
+    """Metrics of the run's model on its own test split (default) or on another data source.
+
+    Another source is scored on its own test set when it has one, otherwise on all its examples.
+    """
+    run = load_run(run_dir)
+    if data is None:
+        cfg = run.config
+        src = load_source(cfg.data, data_dir or cfg.data_dir, cfg.label, cfg.image_size)
+        splits = make_splits(src, cfg.valid_fraction, cfg.test_fraction, cfg.seed, cfg.limit_train)
+        x, y, where = splits.x_test, splits.y_test, f"{cfg.data} (test split)"
+    else:
+        size = run.preprocess.shape[1] if run.preprocess.kind == "image" else None
+        src = load_source(data, data_dir, label or run.preprocess.label_column, size)
+        xs, ys = (src.x_test, src.y_test) if src.x_test is not None else (src.x, src.y)
+        x = run.preprocess.apply(_check_shape(xs, run.preprocess, data))
+        y = torch.as_tensor(_align_labels(src, ys, run.classes, data))
+        where = data
+    metrics = evaluate(run.model, x, y, run.precision)
+    return {"data": where, "examples": len(y), **metrics, "accuracy": 1 - metrics["error"]}
+
+
+def predict(run_dir: str, input_path: str, top: int = 1) -> list[list[tuple[str, float]]]:
+    """Class names and probabilities for an image file, or for every row of a .npz (`x`) or .csv file."""
+    run = load_run(run_dir)
+    raw = _read_inputs(input_path, run.preprocess)
+    logits = predict_logits(run.model, run.preprocess.apply(raw), run.precision)
+    probs = torch.softmax(logits, dim=1)
+    k = min(top, probs.shape[1])
+    values, indices = probs.topk(k, dim=1)
+    return [[(run.classes[i], float(p)) for p, i in zip(pv.tolist(), iv.tolist())] for pv, iv in zip(values, indices)]
+
+
+def _read_inputs(path: str, pre: Preprocess) -> np.ndarray:
+    from trainwell.data.images import IMAGE_EXTS, read_image
+
+    if not os.path.isfile(path):
+        raise UserError(f"{path}: input file not found")
+    lower = path.lower()
+    if lower.endswith(IMAGE_EXTS):
+        if pre.kind != "image":
+            raise UserError(f"{path}: this run was trained on feature vectors, not images; pass a .csv or .npz")
+        c, h, w = pre.shape
+        # Pixels are scaled by the run's input_scale in Preprocess.apply, as the training images were.
+        return read_image(path, (h, w), c)[None]
+    if lower.endswith(".npz"):
+        return _check_shape(_npz_inputs(path), pre, path)
+    if lower.endswith(".csv"):
+        return _csv_inputs(path, pre)
+    raise UserError(f"{path}: unsupported input; give a PNG/JPEG image, a .npz with array 'x', or a .csv")
+
+
+def _npz_inputs(path: str) -> np.ndarray:
+    from trainwell.data.sources import _image_layout
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if "x" not in z.files:
+                raise UserError(f"{path}: needs an array 'x' of inputs (found {sorted(z.files)})")
+            x = z["x"]
+    except UserError:
+        raise
+    except (OSError, ValueError, EOFError) as e:
+        raise UserError(f"{path}: not a readable .npz file ({type(e).__name__}); save it with numpy.savez") from None
+    return _image_layout(path, x, "x")
+
+
+def _csv_inputs(path: str, pre: Preprocess) -> np.ndarray:
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = [r for r in csv.reader(f) if r]
+    if len(rows) < 2:
+        raise UserError(f"{path}: needs a header row and at least one data row")
+    header = [h.strip() for h in rows[0]]
+    missing = [c for c in pre.feature_names if c not in header]
+    if missing:
+        raise UserError(f"{path}: missing feature columns {missing[:5]}; the run was trained on "
+                        f"{', '.join(pre.feature_names[:10])}")
+    cols = [header.index(c) for c in pre.feature_names]
+    try:
+        return np.array([[float(r[i]) for i in cols] for r in rows[1:]], dtype=np.float32)
+    except (ValueError, IndexError):
+        raise UserError(f"{path}: a row is short or has a non-numeric feature; fix the file") from None
+
+
+def _check_shape(x: np.ndarray, pre: Preprocess, where: str) -> np.ndarray:
+    if list(x.shape[1:]) != list(pre.shape):
+        raise UserError(f"{where}: examples have shape {list(x.shape[1:])}, the run expects {pre.shape}")
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        raise UserError(f"{where}: inputs contain NaN or Inf; drop or impute them")
+    return x
+
+
+def _align_labels(src: Source, y: np.ndarray, classes: list[str], where: str) -> np.ndarray:
+    """Map the source's class names onto the run's class indices."""
+    index = {c: i for i, c in enumerate(classes)}
+    unknown = [c for c in src.classes if c not in index]
+    if unknown:
+        raise UserError(f"{where}: classes {unknown[:5]} were not in the training data ({', '.join(classes[:10])})")
+    lookup = np.array([index[c] for c in src.classes], dtype=np.int64)
+    return lookup[y]

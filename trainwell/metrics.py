@@ -1,0 +1,62 @@
+"""Classification metrics, accumulated on the device; one host sync per evaluation, not per batch."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from trainwell.precision import Precision
+
+
+def topk_correct(logits: torch.Tensor, y: torch.Tensor, k: int) -> torch.Tensor:
+    """Number of rows whose label is among the k highest logits (k clipped to the number of classes)."""
+    k = min(k, logits.shape[1])
+    return (logits.topk(k, dim=1).indices == y[:, None]).any(dim=1).sum()
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, precision: Precision,
+             batch_size: int = 1024) -> dict[str, float]:
+    """Mean loss, top-1 error and (with more than 5 classes) top-5 error of `model` on (x, y)."""
+    if len(y) == 0:
+        return {}
+    was_training = model.training
+    model.eval()
+    dev = precision.device
+    loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
+    c1 = torch.zeros((), dtype=torch.long, device=dev)
+    c5 = torch.zeros((), dtype=torch.long, device=dev)
+    num_classes = None
+    for i in range(0, len(y), batch_size):
+        xb = prepare_batch(x[i:i + batch_size], precision)
+        yb = y[i:i + batch_size].to(dev, non_blocking=True)
+        with precision.autocast():
+            logits = model(xb)
+        logits = logits.float()
+        num_classes = logits.shape[1]
+        loss_sum += F.cross_entropy(logits, yb, reduction="sum").double()
+        c1 += topk_correct(logits, yb, 1)
+        c5 += topk_correct(logits, yb, 5)
+    model.train(was_training)
+    n = len(y)
+    out = {"loss": loss_sum.item() / n, "error": 1 - c1.item() / n}
+    if num_classes is not None and num_classes > 5:
+        out["top5_error"] = 1 - c5.item() / n
+    return out
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, x: torch.Tensor, precision: Precision, batch_size: int = 1024) -> torch.Tensor:
+    model.eval()
+    outs = []
+    for i in range(0, len(x), batch_size):
+        with precision.autocast():
+            outs.append(model(prepare_batch(x[i:i + batch_size], precision)).float().cpu())
+    return torch.cat(outs) if outs else torch.zeros(0)
+
+
+def prepare_batch(xb: torch.Tensor, precision: Precision) -> torch.Tensor:
+    xb = xb.to(precision.device, non_blocking=True)
+    if precision.channels_last and xb.ndim == 4:
+        xb = xb.contiguous(memory_format=torch.channels_last)
+    return xb

@@ -1,0 +1,23 @@
+"""A multi-layer perceptron: [Linear -> activation -> dropout]* -> Linear."""
+from __future__ import annotations
+
+import math
+
+from torch import nn
+
+ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
+
+
+def mlp(input_shape: list[int], num_classes: int, hidden: list[int] | None = None, activation: str = "relu",
+        dropout: float = 0.0, **_: object) -> nn.Module:
+    """Hidden sizes default to [256, 128]; dropout (if > 0) follows every hidden layer."""
+    hidden = [256, 128] if hidden is None else hidden
+    layers: list[nn.Module] = [nn.Flatten()]
+    width = math.prod(input_shape)
+    for h in hidden:
+        layers += [nn.Linear(width, h), ACTIVATIONS[activation]()]
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))  # inverted dropout: scaled at train time, identity at eval
+        width = h
+    layers.append(nn.Linear(width, num_classes))
+    return nn.Sequential(*layers)

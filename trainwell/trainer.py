@@ -1,0 +1,282 @@
+"""The training loop. `Trainer.fit` reads top to bottom; per-batch work is in `train_step`.
+
+Determinism and exact resume rest on three facts: the data order of epoch e is a pure function of
+(seed, e); every other random draw (dropout) comes from torch's global generator, whose state is
+checkpointed; and metric accumulators live in tensors that are checkpointed too. So a run resumed from
+any step boundary replays exactly the computation of the uninterrupted run.
+"""
+from __future__ import annotations
+
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from trainwell import checkpoint as ckpt
+from trainwell.callbacks.base import EVENTS, as_callback
+from trainwell.callbacks.monitor import Monitor
+from trainwell.config import Config
+from trainwell.data.splits import Splits
+from trainwell.errors import Interrupted, TrainingFailed
+from trainwell.history import History
+from trainwell.metrics import evaluate, prepare_batch, topk_correct
+from trainwell.optim import build_optimizer, build_schedule
+from trainwell.precision import Precision
+
+TIMING_KEYS = ("time_s", "samples_per_s")  # the only history fields that differ between identical runs
+
+
+@dataclass
+class TrainState:
+    """Everything callbacks may read; `should_stop` + `stop_reason` is how anything stops training."""
+
+    epoch: int = 0                   # epochs completed
+    batch: int = 0                   # batches completed in the current epoch
+    step: int = 0                    # optimizer steps completed in the whole run
+    loss: torch.Tensor | None = None  # last batch loss (on device; call .item() only when logging)
+    grad_norm: torch.Tensor | None = None
+    record: dict[str, Any] = field(default_factory=dict)  # the current epoch's record, once validated
+    should_stop: bool = False
+    stop_reason: str = ""
+    steps_per_epoch: int = 0
+    best_epoch: int | None = None
+
+
+class Trainer:
+    """Train `model` on `splits` as `config` says.
+
+    >>> trainer = Trainer(model, splits, Config(epochs=2), precision=choose("cpu", "fp32", False))  # doctest: +SKIP
+    >>> history = trainer.fit()                                                                   # doctest: +SKIP
+    """
+
+    def __init__(self, model: nn.Module, splits: Splits, config: Config, precision: Precision,
+                 callbacks: Iterable[Any] = (), checkpoint_dir: str | None = None) -> None:
+        self.config, self.splits, self.precision = config, splits, precision
+        self.model = model.to(precision.device)
+        if precision.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.step_model = torch.compile(self.model) if config.compile else self.model
+        self.callbacks = [as_callback(c) for c in callbacks]
+        self.checkpoint_dir = checkpoint_dir
+        self.state = TrainState()
+        self.history = History()
+        n, bs = len(splits.y_train), config.batch_size
+        self.state.steps_per_epoch = (n + bs - 1) // bs
+        self.optimizer = build_optimizer(config.optimizer, self.model.parameters(), config.resolved_lr(),
+                                         config.momentum, config.weight_decay)
+        self.schedule = build_schedule(self.optimizer, config.schedule, config.epochs * self.state.steps_per_epoch,
+                                       config.warmup, config.final_lr_fraction)
+        self.best = Monitor(config.monitor if len(splits.y_valid) else "train_loss")
+        self.best_weights: dict[str, torch.Tensor] | None = None
+        self.resumed_from: int | None = None
+        self._acc = self._zero_accumulators()
+        self._interrupted = 0
+        self._elapsed = 0.0
+
+    # --- the loop ---------------------------------------------------------------------------------------
+    def fit(self) -> History:
+        state, cfg = self.state, self.config
+        self._dispatch("on_fit_start")
+        previous_handlers = self._catch_signals()
+        try:
+            while state.epoch < cfg.epochs and not state.should_stop:
+                if state.batch == 0:
+                    self._dispatch("on_epoch_start")
+                t0 = time.perf_counter()
+                for xb, yb in self._batches(state.epoch, start=state.batch):
+                    self.train_step(xb, yb)
+                    self._dispatch("on_batch_end")
+                    if self._interrupted:
+                        self._elapsed += time.perf_counter() - t0
+                        self.save_checkpoint()
+                        raise Interrupted(f"interrupted at epoch {state.epoch + 1}, step {state.step}; "
+                                          "resume with --resume")
+                    mid_epoch = state.batch < state.steps_per_epoch  # the epoch end saves anyway
+                    if cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0 and mid_epoch:
+                        self.save_checkpoint()
+                self._elapsed += time.perf_counter() - t0
+                state.record = self._epoch_record()        # train metrics of this epoch + validation
+                self._dispatch("on_validation_end")        # early stopping reads state.record here
+                self._keep_best(state.record)
+                self.history.append(state.record)
+                state.epoch, state.batch, self._elapsed = state.epoch + 1, 0, 0.0
+                self._dispatch("on_epoch_end")
+                self.save_checkpoint()
+            if not state.stop_reason:
+                state.stop_reason = f"completed {cfg.epochs} epochs"
+            self._restore_best()
+            self._dispatch("on_fit_end")
+        except BaseException:
+            self._dispatch("on_exception")
+            raise
+        finally:
+            self._restore_signals(previous_handlers)
+        return self.history
+
+    def train_step(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
+        self.step_model.train()
+        with self.precision.autocast():
+            logits = self.step_model(xb)
+            loss = F.cross_entropy(logits, yb, label_smoothing=self.config.label_smoothing)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.state.loss = loss.detach()
+        self._dispatch("on_after_backward")
+        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+        self.state.grad_norm = torch.nn.utils.get_total_norm(grads)
+        # One host sync per step: the bad update must never be applied (on CPU this costs nothing).
+        if not torch.isfinite(self.state.loss + self.state.grad_norm):
+            self._fail_non_finite()
+        self.optimizer.step()
+        self.schedule.step()
+        self.state.step += 1
+        self.state.batch += 1
+        with torch.no_grad():
+            logits = logits.detach().float()
+            a = self._acc
+            a["loss_sum"] += self.state.loss.double() * len(yb)
+            a["correct1"] += topk_correct(logits, yb, 1)
+            a["correct5"] += topk_correct(logits, yb, 5)
+            a["seen"] += len(yb)
+            a["grad_norm_sum"] += self.state.grad_norm.double()
+
+    # --- pieces of the loop -----------------------------------------------------------------------------
+    def _batches(self, epoch: int, start: int):
+        """Epoch `epoch`'s shuffled mini-batches from batch `start` on; the order depends on (seed, epoch) only."""
+        x, y, bs = self.splits.x_train, self.splits.y_train, self.config.batch_size
+        g = torch.Generator().manual_seed(self.config.seed * 1_000_003 + epoch)
+        order = torch.randperm(len(y), generator=g)
+        for b in range(start, self.state.steps_per_epoch):
+            idx = order[b * bs:(b + 1) * bs]
+            yield prepare_batch(x[idx], self.precision), y[idx].to(self.precision.device, non_blocking=True)
+
+    def _epoch_record(self) -> dict[str, Any]:
+        a, n = self._acc, max(1, int(self._acc["seen"].item()))
+        record: dict[str, Any] = {"epoch": self.state.epoch + 1, "step": self.state.step,
+                                  "lr": self.optimizer.param_groups[0]["lr"],
+                                  "train_loss": a["loss_sum"].item() / n, "train_error": 1 - a["correct1"].item() / n}
+        if self.splits.num_classes > 5:
+            record["train_top5_error"] = 1 - a["correct5"].item() / n
+        record["grad_norm"] = a["grad_norm_sum"].item() / max(1, self.state.steps_per_epoch)
+        for k, v in evaluate(self.model, self.splits.x_valid, self.splits.y_valid, self.precision).items():
+            record[f"valid_{k}"] = v
+        record["time_s"] = round(self._elapsed, 3)
+        record["samples_per_s"] = round(n / self._elapsed, 1) if self._elapsed > 0 else None
+        self._acc = self._zero_accumulators()
+        return record
+
+    def _keep_best(self, record: dict[str, Any]) -> None:
+        if self.best.improved(record):
+            self.best_weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            self.state.best_epoch = record["epoch"]
+
+    def _restore_best(self) -> None:
+        """Select on validation: the model handed back is the best epoch's, not the last one."""
+        if self.best_weights is not None:
+            self.model.load_state_dict(self.best_weights)
+
+    def _zero_accumulators(self) -> dict[str, torch.Tensor]:
+        dev = self.precision.device
+        return {"loss_sum": torch.zeros((), dtype=torch.float64, device=dev),
+                "correct1": torch.zeros((), dtype=torch.long, device=dev),
+                "correct5": torch.zeros((), dtype=torch.long, device=dev),
+                "seen": torch.zeros((), dtype=torch.long, device=dev),
+                "grad_norm_sum": torch.zeros((), dtype=torch.float64, device=dev)}
+
+    def _fail_non_finite(self) -> None:
+        s = self.state
+        what = "loss" if not torch.isfinite(s.loss) else "gradient norm"
+        raise TrainingFailed(
+            f"non-finite {what} at epoch {s.epoch + 1}, step {s.step + 1}; the update was not applied and the "
+            f"last good checkpoint is kept. Lower the learning rate (now {self.optimizer.param_groups[0]['lr']:.3g}) "
+            "or check the data")
+
+    def _dispatch(self, event: str) -> None:
+        assert event in EVENTS
+        for cb in self.callbacks:
+            getattr(cb, event)(self)
+
+    # --- interruption -----------------------------------------------------------------------------------
+    def _catch_signals(self) -> dict[int, Any]:
+        """SIGINT/SIGTERM only set a flag; the loop saves at the next step boundary and exits 130."""
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+
+        def handler(signum: int, frame: Any) -> None:
+            self._interrupted += 1
+            if self._interrupted > 1:  # a second Ctrl-C means "now"
+                raise KeyboardInterrupt
+
+        return {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    @staticmethod
+    def _restore_signals(previous: dict[int, Any]) -> None:
+        for sig, h in previous.items():
+            signal.signal(sig, h)
+
+    # --- checkpoints ------------------------------------------------------------------------------------
+    def save_checkpoint(self) -> None:
+        if self.checkpoint_dir is None:
+            return
+        tensors: dict[str, torch.Tensor] = {f"model.{k}": v for k, v in self.model.state_dict().items()}
+        if self.best_weights is not None:
+            tensors.update({f"best.{k}": v for k, v in self.best_weights.items()})
+        optim = self.optimizer.state_dict()
+        scalars: dict[str, dict[str, Any]] = {}
+        for pid, pstate in optim["state"].items():
+            for key, value in pstate.items():
+                if isinstance(value, torch.Tensor):
+                    tensors[f"optim.{pid}.{key}"] = value
+                else:
+                    scalars.setdefault(str(pid), {})[key] = value
+        tensors["rng.torch"] = torch.get_rng_state()
+        if torch.cuda.is_available():
+            for i, s in enumerate(torch.cuda.get_rng_state_all()):
+                tensors[f"rng.cuda.{i}"] = s
+        tensors.update({f"acc.{k}": v for k, v in self._acc.items()})
+        sched = {k: v for k, v in self.schedule.state_dict().items() if k != "lr_lambdas"}
+        meta = {"epoch": self.state.epoch, "batch": self.state.batch, "step": self.state.step,
+                "best_epoch": self.state.best_epoch, "history": self.history.records,
+                "optim_groups": optim["param_groups"], "optim_scalars": scalars, "schedule": sched,
+                "monitor": self.best.state(), "elapsed": self._elapsed, "config": self.config.to_dict(),
+                "callbacks": {type(cb).__name__: cb.state_dict() for cb in self.callbacks
+                              if hasattr(cb, "state_dict")}}
+        protect = {self.resumed_from} if self.resumed_from is not None else set()
+        ckpt.save_checkpoint(self.checkpoint_dir, self.state.step, tensors, meta, protect=protect)
+
+    def restore(self, step: int, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+        """Put the trainer back exactly where checkpoint `step` left it."""
+        def group(prefix: str) -> dict[str, torch.Tensor]:
+            return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+        self.model.load_state_dict(group("model."))
+        best = group("best.")
+        self.best_weights = best or None
+        optim_state: dict[int, dict[str, Any]] = {}
+        for key, value in group("optim.").items():
+            pid, name = key.split(".", 1)
+            optim_state.setdefault(int(pid), {})[name] = value.to(self.precision.device) if name != "step" else value
+        for pid, extra in meta["optim_scalars"].items():
+            optim_state.setdefault(int(pid), {}).update(extra)
+        self.optimizer.load_state_dict({"state": optim_state, "param_groups": meta["optim_groups"]})
+        self.schedule.load_state_dict(meta["schedule"])
+        torch.set_rng_state(tensors["rng.torch"])
+        if torch.cuda.is_available() and "rng.cuda.0" in tensors:
+            torch.cuda.set_rng_state_all([v for k, v in sorted(group("rng.cuda.").items())])
+        self._acc = {k: v.to(self.precision.device) for k, v in group("acc.").items()}
+        s = self.state
+        s.epoch, s.batch, s.step, s.best_epoch = meta["epoch"], meta["batch"], meta["step"], meta["best_epoch"]
+        self.history = History(meta["history"])
+        self.best.load(meta["monitor"])
+        self._elapsed = meta["elapsed"]
+        for cb in self.callbacks:
+            if hasattr(cb, "load_state_dict") and type(cb).__name__ in meta["callbacks"]:
+                cb.load_state_dict(meta["callbacks"][type(cb).__name__])
+        self.resumed_from = step
+
