@@ -93,8 +93,10 @@ def _prune(folder: str, keep: int, protect: set[int]) -> None:
             p = os.path.join(folder, f"ckpt-{s:09d}{ext}")
             if os.path.exists(p):
                 os.unlink(p)
-    for n in os.listdir(folder):  # temp files of a save that was killed
-        if n.startswith(".tmp-"):
+    newest = max(steps, default=-1)
+    for n in os.listdir(folder):  # leftovers of a save that was killed: temp files, tensors without JSON
+        orphan = n.endswith(".safetensors") and not os.path.exists(os.path.join(folder, n[:-12] + ".json"))
+        if n.startswith(".tmp-") or orphan and int(n[5:14]) < newest:
             os.unlink(os.path.join(folder, n))
 
 

@@ -50,7 +50,7 @@ class Run:
         return 1 - self.summary["test"]["error"]
 
 
-def train(config: Config | dict | None = None, *, model: nn.Module | None = None, data: Any = None,
+def train(config: Config | dict | None = None, *, model: str | nn.Module | None = None, data: Any = None,
           test_data: Any = None, callbacks: Iterable[Any] = (), out: str = "runs", name: str | None = None,
           resume: str | None = None, quiet: bool = False, config_file: str | None = None,
           overrides: list[str] | None = None, **options: Any) -> Run:
@@ -62,13 +62,16 @@ def train(config: Config | dict | None = None, *, model: nn.Module | None = None
     `model` may be your own nn.Module and `data`/`test_data` torch Datasets of (x, y) pairs;
     any Config field can be passed as a keyword (lr=0.01, optimizer="adam", ...).
     """
+    if isinstance(model, str):
+        options["model"], model = model, None
     if isinstance(data, str):
         options["data"] = data
     elif data is not None:
         options["data"] = f"python:{type(data).__name__}"  # recorded in config.yaml; the data came in memory
     values = config.to_dict() if isinstance(config, Config) else dict(config or {})
     values.update(options)
-    run_dir, resuming = _run_dir(out, name, resume, values, config_file, overrides)
+    label = type(model).__name__ if model is not None else str(values.get("model") or "convnet")
+    run_dir, resuming = _run_dir(out, name, resume, str(values.get("data") or "fashion-mnist"), label)
     if resuming:
         cfg = _resume_config(run_dir, values, config_file, overrides)
     else:
@@ -133,8 +136,7 @@ class _HistoryWriter(Callback):
 
 # --- the run directory ---------------------------------------------------------------------------------
 
-def _run_dir(out: str, name: str | None, resume: str | None, values: dict[str, Any],
-             config_file: str | None, overrides: list[str] | None) -> tuple[str, bool]:
+def _run_dir(out: str, name: str | None, resume: str | None, data: str, model: str) -> tuple[str, bool]:
     if resume == "auto":
         found = _latest_unfinished(out)
         if found is None:
@@ -147,9 +149,8 @@ def _run_dir(out: str, name: str | None, resume: str | None, values: dict[str, A
             raise UserError(f"--resume {resume}: that run already finished; start a new run instead")
         return resume, True
     if name is None:
-        data = str(values.get("data") or "fashion-mnist")
-        label = re.sub(r"[^A-Za-z0-9_.-]+", "_", os.path.basename(os.path.normpath(data)))
-        name = f"{time.strftime('%Y%m%d-%H%M%S')}-{label}-{re.sub(r'[^A-Za-z0-9_-]+', '_', str(values.get('model') or 'convnet'))}"
+        parts = [time.strftime("%Y%m%d-%H%M%S"), os.path.basename(os.path.normpath(data)), os.path.basename(model)]
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", "-".join(parts))
     if not re.fullmatch(r"[A-Za-z0-9_.\-]+", name) or name in (".", ".."):
         raise UserError(f"--name {name}: use letters, digits, '.', '_' and '-' only")
     path = os.path.join(out, name)

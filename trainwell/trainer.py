@@ -248,7 +248,11 @@ class Trainer:
                 "callbacks": {type(cb).__name__: cb.state_dict() for cb in self.callbacks
                               if hasattr(cb, "state_dict")}}
         protect = {self.resumed_from} if self.resumed_from is not None else set()
-        ckpt.save_checkpoint(self.checkpoint_dir, self.state.step, tensors, meta, protect=protect)
+        try:
+            ckpt.save_checkpoint(self.checkpoint_dir, self.state.step, tensors, meta, protect=protect)
+        except ValueError as e:  # non-finite weights: keep the last good checkpoint instead
+            raise TrainingFailed(f"{e} at step {self.state.step}; the last good checkpoint is kept. "
+                                 "Lower the learning rate or check the data") from None
 
     def restore(self, step: int, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
         """Put the trainer back exactly where checkpoint `step` left it."""
@@ -265,7 +269,7 @@ class Trainer:
         for pid, extra in meta["optim_scalars"].items():
             optim_state.setdefault(int(pid), {}).update(extra)
         self.optimizer.load_state_dict({"state": optim_state, "param_groups": meta["optim_groups"]})
-        self.schedule.load_state_dict(meta["schedule"])
+        self.schedule.load_state_dict({**meta["schedule"], "lr_lambdas": [None] * len(self.optimizer.param_groups)})
         torch.set_rng_state(tensors["rng.torch"])
         if torch.cuda.is_available() and "rng.cuda.0" in tensors:
             torch.cuda.set_rng_state_all([v for k, v in sorted(group("rng.cuda.").items())])

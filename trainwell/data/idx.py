@@ -44,8 +44,8 @@ def read_idx(path: str) -> np.ndarray:
     except (OSError, EOFError, zlib.error) as e:
         raise file_error(path, f"cannot be read ({type(e).__name__}: {e})",
                          "the download is incomplete or corrupt; fetch it again") from None
-    arr = np.frombuffer(body, dtype=dtype).reshape(dims)
-    return arr.astype(dtype.newbyteorder("="), copy=False)
+    # A writable native-endian copy: torch refuses to wrap read-only buffers without a warning.
+    return np.frombuffer(body, dtype=dtype).reshape(dims).astype(dtype.newbyteorder("="), copy=True)
 
 
 def find_idx(folder: str, stem: str) -> str:

@@ -43,10 +43,14 @@ def _image_size(path: str) -> tuple[int, int]:
 
     try:
         with Image.open(path) as im:
-            return im.size[1], im.size[0]
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+            w, h = im.size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise file_error(path, f"is not a readable PNG/JPEG image ({type(e).__name__})",
                          "remove it from the folder or re-save it") from None
+    if w * h > MAX_IMAGE_PIXELS:
+        raise file_error(path, f"image of {w}x{h} pixels is too large (limit {MAX_IMAGE_PIXELS} pixels)",
+                         "shrink it before training, or pass --image-size")
+    return h, w
 
 
 def read_image_folder(root: str, image_size: int | None) -> tuple[np.ndarray, np.ndarray, list[str]]:

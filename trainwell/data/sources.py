@@ -108,6 +108,8 @@ def _npz(path: str) -> Source:
                     raise file_error(path, f"member {info.filename} expands {info.file_size // info.compress_size}x "
                                      "(a zip bomb?)", "re-save it with numpy.savez")
             check_bytes(path, total, "its arrays")
+            for info in zf.infolist():
+                _check_npy_header(path, zf, info)
         with np.load(path, allow_pickle=False) as z:
             names = set(z.files)
             if not {"x", "y"} <= names:
@@ -131,6 +133,30 @@ def _npz(path: str) -> Source:
         if classes_t != classes:
             raise file_error(path, "'y_test' has classes that 'y' does not have", "check the labels")
     return Source(os.path.basename(path), x, y, classes, xt, yt)
+
+
+def _check_npy_header(path: str, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
+    """Read a member's .npy header and refuse a shape that its stored bytes cannot hold."""
+    if not info.filename.endswith(".npy"):
+        return
+    with zf.open(info) as f:
+        try:
+            version = np.lib.format.read_magic(f)
+            reader = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+            shape, _, dtype = reader[version](f) if version in reader else (None, None, None)
+        except (ValueError, KeyError, SyntaxError, EOFError) as e:
+            raise file_error(path, f"member {info.filename} has a bad .npy header ({str(e)[:60]})",
+                             "re-save it with numpy.savez") from None
+    if shape is None:
+        return
+    if dtype.hasobject:
+        raise file_error(path, f"'{info.filename[:-4]}' holds Python objects, which are never unpickled",
+                         "store numbers (or fixed-width strings) instead")
+    nbytes = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+    check_bytes(path, nbytes, f"array '{info.filename[:-4]}' of shape {shape}")
+    if nbytes > info.file_size:
+        raise file_error(path, f"array '{info.filename[:-4]}' claims shape {shape} but holds only "
+                         f"{info.file_size} bytes", "the file is truncated or corrupt; re-save it")
 
 
 def _image_layout(path: str, x: np.ndarray, name: str) -> np.ndarray:
@@ -212,6 +238,8 @@ def _csv(path: str, label: str | None) -> Source:
             raise file_error(path, f"line {n + 2} has {len(row)} fields, the header has {len(header)}",
                              "fix that row")
         raw_labels.append(row[li].strip())
+        if not raw_labels[-1]:
+            raise file_error(path, f"line {n + 2} has an empty '{col}' label", "fill it in or drop the row")
         values = row[:li] + row[li + 1:]
         try:
             x[n] = [float(v) for v in values]

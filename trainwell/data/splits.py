@@ -88,6 +88,9 @@ def make_splits(src: Source, valid_fraction: float, test_fraction: float, seed: 
         x_valid, y_valid = x[:0], y[:0]
     if limit_train is not None:
         x, y = x[:limit_train], y[:limit_train]
+    if len(y) == 0 or len(y_test) == 0:
+        raise UserError(f"{src.name}: too few examples ({len(src.y)}) to hold out validation and test sets; "
+                        "add data, or lower valid_fraction / test_fraction")
     pre = fit_preprocess(src, x)
     tensors = [pre.apply(a) for a in (x, x_valid, x_test)]
     labels = [torch.as_tensor(a, dtype=torch.long) for a in (y, y_valid, y_test)]

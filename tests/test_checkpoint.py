@@ -1,0 +1,170 @@
+"""Checkpoints: atomic under a kill at any phase, corruption detected, resume bit-identical."""
+import json
+import os
+import random
+
+import numpy as np
+import pytest
+import torch
+
+import trainwell
+from trainwell import checkpoint as ckpt
+from trainwell.callbacks import Callback
+from trainwell.errors import Interrupted
+from trainwell.trainer import TIMING_KEYS
+
+
+def _tensors(seed):
+    g = torch.Generator().manual_seed(seed)
+    return {"w": torch.randn(50, 20, generator=g), "b": torch.zeros(20), "n": torch.tensor(3)}
+
+
+def test_round_trip_and_retention(tmp_path):
+    for step in (10, 20, 30):
+        ckpt.save_checkpoint(str(tmp_path), step, _tensors(step), {"step": step}, keep=2, protect={10})
+    names = sorted(os.listdir(tmp_path))
+    assert names == [f"ckpt-{s:09d}.{e}" for s in (10, 20, 30) for e in ("json", "safetensors")]  # 10 protected
+    step, tensors, meta = ckpt.latest_checkpoint(str(tmp_path))
+    assert step == 30 and meta == {"step": 30} and torch.equal(tensors["w"], _tensors(30)["w"])
+
+
+def test_refuses_to_save_non_finite(tmp_path):
+    bad = _tensors(1)
+    bad["w"][3, 3] = float("nan")
+    with pytest.raises(ValueError, match="non-finite"):
+        ckpt.save_checkpoint(str(tmp_path), 1, bad, {})
+    assert not os.listdir(tmp_path)
+
+
+def test_100_corrupted_checkpoints_are_all_detected(tmp_path):
+    ckpt.save_checkpoint(str(tmp_path), 5, _tensors(5), {"epoch": 1, "history": [{"loss": 0.5}]})
+    stem = os.path.join(tmp_path, "ckpt-000000005")
+    originals = {ext: open(stem + ext, "rb").read() for ext in (".safetensors", ".json")}
+    rng = random.Random(0)
+    detected = 0
+    for trial in range(100):
+        ext = ".safetensors" if trial % 3 else ".json"
+        data = bytearray(originals[ext])
+        if trial % 4 == 0:
+            data = data[:rng.randrange(len(data))]                   # truncated
+        else:
+            pos = rng.randrange(len(data))
+            data[pos] ^= 1 << rng.randrange(8)                        # one flipped bit
+        with open(stem + ext, "wb") as f:
+            f.write(bytes(data))
+        with pytest.raises(ValueError):
+            ckpt.load_checkpoint(str(tmp_path), 5)
+        detected += 1
+        with open(stem + ext, "wb") as f:
+            f.write(originals[ext])
+    assert detected == 100
+    ckpt.load_checkpoint(str(tmp_path), 5)  # the restored files load again
+
+
+class _Crash(Exception):
+    pass
+
+
+@pytest.mark.parametrize("fail_at", range(1, 16))
+def test_a_crash_at_any_phase_of_a_save_leaves_a_loadable_checkpoint(tmp_path, monkeypatch, fail_at):
+    """Fail the N-th file-system call of a save (write, fsync, rename, unlink): the old or new one loads."""
+    folder = str(tmp_path)
+    ckpt.save_checkpoint(folder, 1, _tensors(1), {"v": 1})
+    ckpt.save_checkpoint(folder, 2, _tensors(2), {"v": 2})
+    calls = {"n": 0}
+
+    def tripwire(real):
+        def wrapped(*a, **k):
+            calls["n"] += 1
+            if calls["n"] == fail_at:
+                raise _Crash()
+            return real(*a, **k)
+        return wrapped
+
+    for name in ("replace", "fsync", "unlink"):
+        monkeypatch.setattr(os, name, tripwire(getattr(os, name)))
+    try:
+        ckpt.save_checkpoint(folder, 3, _tensors(3), {"v": 3})
+    except _Crash:
+        pass
+    monkeypatch.undo()
+    step, tensors, meta = ckpt.latest_checkpoint(folder)
+    assert step in (2, 3) and meta == {"v": step} and torch.equal(tensors["w"], _tensors(step)["w"])
+    ckpt.save_checkpoint(folder, 4, _tensors(4), {"v": 4})  # the next good save tidies up what the crash left
+    names = os.listdir(folder)
+    assert not [n for n in names if n.startswith(".tmp-")]
+    assert all(n.replace(".safetensors", ".json") in names for n in names if n.endswith(".safetensors"))
+
+
+class InterruptAt(Callback):
+    """Behaves like SIGINT arriving during step `at`: the handler's flag, nothing more."""
+
+    def __init__(self, at):
+        self.at = at
+
+    def on_batch_end(self, trainer):
+        if trainer.state.step == self.at:
+            trainer._interrupted = 1
+
+
+def _opts(path, tmp_path, **kw):
+    o = dict(data=path, model="mlp", hidden=[32], dropout=0.2, epochs=3, batch_size=16, precision="fp32",
+             device="cpu", quiet=True, out=str(tmp_path / "runs"), checkpoint_every=4, seed=3)
+    o.update(kw)
+    return o
+
+
+def _strip(history):
+    return [{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in history]
+
+
+@pytest.mark.parametrize("at", [3, 9, 12, 20])
+def test_resume_after_interrupt_is_bit_identical(blobs_npz, tmp_path, at):
+    ref = trainwell.train(**_opts(blobs_npz, tmp_path, name="ref"))
+    with pytest.raises(Interrupted):
+        trainwell.train(**_opts(blobs_npz, tmp_path, name="cut", callbacks=[InterruptAt(at)]))
+    assert not os.path.exists(tmp_path / "runs" / "cut" / "summary.json")
+    resumed = trainwell.train(**_opts(blobs_npz, tmp_path, resume=str(tmp_path / "runs" / "cut")))
+    assert _strip(resumed.history) == _strip(ref.history)
+    for k, v in ref.model.state_dict().items():
+        assert torch.equal(v, resumed.model.state_dict()[k]), k
+    a = open(tmp_path / "runs" / "ref" / "model.safetensors", "rb").read()
+    b = open(tmp_path / "runs" / "cut" / "model.safetensors", "rb").read()
+    assert a == b
+
+
+def test_resume_refuses_changed_settings(blobs_npz, tmp_path):
+    with pytest.raises(Interrupted):
+        trainwell.train(**_opts(blobs_npz, tmp_path, name="cut", callbacks=[InterruptAt(5)]))
+    with pytest.raises(trainwell.UserError, match=r"batch_size: 16 -> 8.*seed: 3 -> 4"):
+        trainwell.train(**_opts(blobs_npz, tmp_path, resume=str(tmp_path / "runs" / "cut"), batch_size=8, seed=4))
+    run = trainwell.train(**_opts(blobs_npz, tmp_path, resume=str(tmp_path / "runs" / "cut"), epochs=4))
+    assert len(run.history) == 4  # epochs is safe to change
+
+
+def test_named_interrupted_run_resumes_by_itself(blobs_npz, tmp_path):
+    with pytest.raises(Interrupted):
+        trainwell.train(**_opts(blobs_npz, tmp_path, name="x", callbacks=[InterruptAt(7)]))
+    run = trainwell.train(**_opts(blobs_npz, tmp_path, name="x"))
+    assert len(run.history) == 3
+    with pytest.raises(trainwell.UserError, match="already holds a finished run"):
+        trainwell.train(**_opts(blobs_npz, tmp_path, name="x"))
+
+
+def test_no_checkpoint_holds_a_non_finite_tensor_after_poisoning(blobs_npz, tmp_path):
+    class PoisonWeights(Callback):
+        def on_batch_end(self, trainer):
+            if trainer.state.step == 8:  # a checkpoint step: the save itself must refuse
+                with torch.no_grad():
+                    next(trainer.model.parameters())[0, 0] = float("inf")
+
+    with pytest.raises(trainwell.TrainingFailed):
+        trainwell.train(**_opts(blobs_npz, tmp_path, name="p", callbacks=[PoisonWeights()]))
+    folder = tmp_path / "runs" / "p" / "checkpoints"
+    step, tensors, _ = ckpt.latest_checkpoint(str(folder))
+    assert step == 4 and all(torch.isfinite(t).all() for t in tensors.values() if t.is_floating_point())
+    from safetensors.torch import load_file
+
+    for name in os.listdir(folder):
+        if name.endswith(".safetensors"):
+            assert all(torch.isfinite(t).all() for t in load_file(str(folder / name)).values() if t.is_floating_point())

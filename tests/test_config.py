@@ -1,0 +1,53 @@
+import pytest
+
+from trainwell.config import Config, build_config
+from trainwell.errors import UserError
+
+
+def test_defaults_follow_the_lecture():
+    cfg = Config()
+    assert cfg.init == "glorot" and cfg.optimizer == "momentum" and cfg.final_lr_fraction == pytest.approx(0.01)
+    assert cfg.lr == 0.05  # resolved from the optimizer and written out
+
+
+def test_optimizer_picks_its_own_default_lr():
+    assert Config(optimizer="adam").lr == 0.001
+
+
+def test_all_problems_reported_at_once():
+    with pytest.raises(UserError) as e:
+        Config(optimizer="adma", lr=-1.0, epochs=0, model="resnet9000")
+    msg = str(e.value)
+    for part in ("optimizer", "did you mean 'adam'", "lr: -1.0 must be > 0", "epochs: 0", "model"):
+        assert part in msg
+
+
+def test_unknown_key_gets_did_you_mean():
+    with pytest.raises(UserError, match="did you mean 'batch_size'"):
+        build_config({"batchsize": 3})
+
+
+def test_overrides_and_yaml(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("epochs: 3\nlr: 0.1\nhidden: [32, 16]\n")
+    cfg = build_config({"lr": 0.2}, config_file=str(f), overrides=["epochs=4", "batch-size=7", "hidden=8,4"])
+    assert (cfg.epochs, cfg.lr, cfg.batch_size, cfg.hidden) == (4, 0.2, 7, [8, 4])
+
+
+def test_bad_override_value_names_the_field():
+    with pytest.raises(UserError, match="epochs"):
+        build_config(overrides=["epochs=ten"])
+
+
+def test_yaml_is_safe_loaded(tmp_path):
+    f = tmp_path / "evil.yaml"
+    f.write_text("!!python/object/apply:os.system ['echo hi']\n")
+    with pytest.raises(UserError, match="not valid YAML"):
+        build_config(config_file=str(f))
+
+
+def test_yaml_not_a_mapping(tmp_path):
+    f = tmp_path / "list.yaml"
+    f.write_text("- 1\n- 2\n")
+    with pytest.raises(UserError, match="mapping"):
+        build_config(config_file=str(f))

@@ -1,0 +1,94 @@
+"""The optimizer names mean the lecture's update rules: replay a few steps by hand and compare."""
+import math
+
+import pytest
+import torch
+
+from trainwell.optim import build_optimizer, lr_multiplier
+
+GRADS = [torch.tensor([0.5, -1.0, 2.0]), torch.tensor([-0.3, 0.2, 1.0]), torch.tensor([1.5, 0.0, -0.7])]
+
+
+def _replay(name, lr=0.1, momentum=0.9):
+    p = torch.nn.Parameter(torch.tensor([1.0, 2.0, -1.0]))
+    opt = build_optimizer(name, [p], lr=lr, momentum=momentum, weight_decay=0.0)
+    out = []
+    for g in GRADS:
+        p.grad = g.clone()
+        opt.step()
+        out.append(p.detach().clone())
+    return out
+
+
+def test_sgd():
+    theta = torch.tensor([1.0, 2.0, -1.0])
+    for g, got in zip(GRADS, _replay("sgd")):
+        theta = theta - 0.1 * g
+        assert torch.allclose(got, theta)
+
+
+def test_momentum_is_heavy_ball_of_the_lecture():
+    theta, v = torch.tensor([1.0, 2.0, -1.0]), torch.zeros(3)
+    for g, got in zip(GRADS, _replay("momentum")):
+        v = g + 0.9 * v                 # v <- g + beta v
+        theta = theta - 0.1 * v         # theta <- theta - alpha v
+        assert torch.allclose(got, theta)
+
+
+def test_nesterov():
+    theta, v = torch.tensor([1.0, 2.0, -1.0]), torch.zeros(3)
+    for g, got in zip(GRADS, _replay("nesterov")):
+        v = g + 0.9 * v
+        theta = theta - 0.1 * (g + 0.9 * v)
+        assert torch.allclose(got, theta)
+
+
+def test_adagrad_eps_outside_the_root():
+    theta, gamma = torch.tensor([1.0, 2.0, -1.0]), torch.zeros(3)
+    for g, got in zip(GRADS, _replay("adagrad")):
+        gamma = gamma + g * g
+        theta = theta - 0.1 * g / (gamma.sqrt() + 1e-10)
+        assert torch.allclose(got, theta)
+
+
+def test_rmsprop():
+    theta, gamma = torch.tensor([1.0, 2.0, -1.0]), torch.zeros(3)
+    for g, got in zip(GRADS, _replay("rmsprop", lr=0.01)):
+        gamma = 0.99 * gamma + 0.01 * g * g
+        theta = theta - 0.01 * g / (gamma.sqrt() + 1e-8)
+        assert torch.allclose(got, theta, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw"])
+def test_adam(name):
+    theta, m, v = torch.tensor([1.0, 2.0, -1.0]), torch.zeros(3), torch.zeros(3)
+    b1, b2, eps, lr = 0.9, 0.999, 1e-8, 0.01
+    for t, (g, got) in enumerate(zip(GRADS, _replay(name, lr=lr)), start=1):
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        theta = theta - lr * (m / (1 - b1**t)) / ((v / (1 - b2**t)).sqrt() + eps)
+        assert torch.allclose(got, theta, atol=1e-6)
+
+
+def test_weight_decay_skips_biases_and_norms():
+    w = torch.nn.Parameter(torch.ones(2, 2))
+    b = torch.nn.Parameter(torch.ones(2))
+    opt = build_optimizer("sgd", [w, b], lr=0.1, momentum=0.0, weight_decay=0.5)
+    w.grad, b.grad = torch.zeros(2, 2), torch.zeros(2)
+    opt.step()
+    assert torch.allclose(w, torch.full((2, 2), 0.95)) and torch.allclose(b, torch.ones(2))
+
+
+@pytest.mark.parametrize("schedule", ["onecycle", "cosine", "linear", "step", "exponential"])
+def test_schedules_decay_about_100x(schedule):
+    f = lr_multiplier(schedule, total_steps=1000, warmup=0.0, final=0.01)
+    peak = max(f(t) for t in range(1000))
+    assert peak == pytest.approx(1.0, rel=1e-3)
+    assert f(999) == pytest.approx(0.01, rel=1e-6)
+
+
+def test_constant_and_warmup():
+    f = lr_multiplier("constant", 100, warmup=0.1, final=0.01)
+    assert f(0) < 0.2 and f(9) == pytest.approx(1.0) and f(99) == 1.0
+    g = lr_multiplier("onecycle", 100, warmup=0.0, final=0.01)  # one-cycle always warms up
+    assert g(0) < g(14) and math.isclose(g(14), 1.0)
