@@ -66,8 +66,9 @@ def evaluate_run(run_dir: str, data: str | None = None, data_dir: str | None = N
         x, y, where = splits.x_test, splits.y_test, f"{cfg.data} (test split)"
     else:
         size = run.preprocess.shape[1] if run.preprocess.kind == "image" else None
-        src = load_source(data, data_dir, label or run.preprocess.label_column, size)
+        src = load_source(data, data_dir, label or run.preprocess.label_column, size, training=False)
         xs, ys = (src.x_test, src.y_test) if src.x_test is not None else (src.x, src.y)
+        xs = _match_columns(xs, src.feature_names, run.preprocess.feature_names, data)
         x = run.preprocess.apply(_check_shape(xs, run.preprocess, data))
         y = torch.as_tensor(_align_labels(src, ys, run.classes, data))
         where = data
@@ -137,6 +138,16 @@ def _csv_inputs(path: str, pre: Preprocess) -> np.ndarray:
         return np.array([[float(r[i]) for i in cols] for r in rows[1:]], dtype=np.float32)
     except (ValueError, IndexError):
         raise UserError(f"{path}: a row is short or has a non-numeric feature; fix the file") from None
+
+
+def _match_columns(x: np.ndarray, have: list[str], want: list[str], where: str) -> np.ndarray:
+    """CSV features by name: put the columns in the order the run was trained on."""
+    if not want or not have or have == want:
+        return x
+    missing = [c for c in want if c not in have]
+    if missing:
+        raise UserError(f"{where}: missing feature columns {missing[:5]}; the run was trained on {', '.join(want[:10])}")
+    return x[:, [have.index(c) for c in want]]
 
 
 def _check_shape(x: np.ndarray, pre: Preprocess, where: str) -> np.ndarray:

@@ -44,7 +44,7 @@ class Source:
 
 
 def load_source(data: str, data_dir: str | None = None, label: str | None = None,
-                image_size: int | None = None) -> Source:
+                image_size: int | None = None, training: bool = True) -> Source:
     """Read `data` (a built-in name, a .npz/.csv file or an image folder) and check it."""
     if data == "fashion-mnist":
         src = _fashion_mnist(data_dir)
@@ -64,7 +64,7 @@ def load_source(data: str, data_dir: str | None = None, label: str | None = None
                         "or a folder with one sub-folder of images per class")
     else:
         raise UserError(f"--data {data}: unsupported file type; use a .npz or .csv file or an image folder")
-    check_source(src, data)
+    check_source(src, data, training)
     return src
 
 
@@ -90,8 +90,8 @@ def _digits() -> Source:
     from sklearn.datasets import load_digits  # ships its data; nothing is downloaded
 
     d = load_digits()
-    # 8x8 grey images with values 0..16: scale to [0, 1] here so they look like any other image.
-    x = (d.images.astype(np.float32) / 16.0)[:, None]
+    # 8x8 grey images with values 0..16: stored as 0..255 pixels so they behave like any image file.
+    x = np.round(d.images * (255 / 16)).astype(np.uint8)[:, None]
     return Source("digits", x, d.target.astype(np.int64), [str(c) for c in d.target_names])
 
 
@@ -270,7 +270,7 @@ def _is_int(v: str) -> bool:
         return False
 
 
-def check_source(src: Source, where: str) -> None:
+def check_source(src: Source, where: str, training: bool = True) -> None:
     """Refuse data no model should be trained on: NaN/Inf, empty sets, labels out of range, one class."""
     for x, y, part in ((src.x, src.y, "x"), (src.x_test, src.y_test, "x_test")):
         if x is None:
@@ -289,5 +289,5 @@ def check_source(src: Source, where: str) -> None:
                             "; fix the labels or the class list")
     if src.x_test is not None and src.x_test.shape[1:] != src.x.shape[1:]:
         raise UserError(f"{where}: x_test shape {src.x_test.shape[1:]} differs from x {src.x.shape[1:]}; make them match")
-    if len(np.unique(src.y)) < 2:
+    if training and len(np.unique(src.y)) < 2:
         raise UserError(f"{where}: all training labels are the same class; a classifier needs at least 2 classes")

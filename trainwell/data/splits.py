@@ -25,6 +25,8 @@ class Preprocess:
     label_column: str | None
 
     def apply(self, x: np.ndarray | torch.Tensor) -> torch.Tensor:
+        if isinstance(x, np.ndarray) and not x.flags.writeable:
+            x = x.copy()  # decoded images are read-only views; torch wants to own writable memory
         x = torch.as_tensor(x).float() * self.input_scale
         view = (1, -1, 1, 1) if self.kind == "image" else (1, -1)
         mean = torch.tensor(self.mean).view(view)

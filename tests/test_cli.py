@@ -1,0 +1,135 @@
+"""The command line as a user meets it: exit codes, one-line errors, evaluate/predict round trips."""
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from trainwell.cli import main
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    code = main(["train", "--data", "digits", "--model", "mlp", "--hidden", "64", "--epochs", "8", "--quiet",
+                 "--out", str(out), "--name", "d"])
+    assert code == 0
+    return str(out / "d")
+
+
+def test_run_directory_has_every_file(digits_run):
+    for f in ("config.yaml", "env.json", "history.jsonl", "model.safetensors", "model.json", "summary.json"):
+        assert os.path.isfile(os.path.join(digits_run, f)), f
+    env = json.load(open(os.path.join(digits_run, "env.json")))
+    assert {"torch", "precision", "torch_threads", "git_revision", "seed"} <= set(env)
+    assert len(open(os.path.join(digits_run, "history.jsonl")).readlines()) == 8
+
+
+def test_evaluate_reproduces_the_test_accuracy(digits_run, capsys):
+    summary = json.load(open(os.path.join(digits_run, "summary.json")))
+    assert main(["evaluate", digits_run]) == 0
+    out = capsys.readouterr().out
+    assert f"accuracy {summary['test_accuracy']:.2%}" in out and "359 examples" in out
+
+
+def test_predict_an_image_and_an_npz(digits_run, tmp_path, capsys):
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    picks = [i for i in range(40) if d.target[i] in (3, 7)][:4]
+    correct = 0
+    for i in picks:
+        p = tmp_path / f"{i}.png"
+        Image.fromarray(np.round(d.images[i] * 255 / 16).astype(np.uint8)).resize((8, 8)).save(p)
+        assert main(["predict", digits_run, str(p), "--top", "2"]) == 0
+        line = capsys.readouterr().out.strip()
+        assert line.startswith("0\t") and line.count("%") == 2
+        correct += line.split("\t")[1].startswith(str(d.target[i]))
+    assert correct >= 3
+    np.savez(tmp_path / "x.npz", x=np.round(d.images[:10] * 255 / 16).astype(np.uint8))
+    assert main(["predict", digits_run, str(tmp_path / "x.npz")]) == 0
+    rows = capsys.readouterr().out.strip().splitlines()
+    assert len(rows) == 10 and sum(r.split("\t")[1].startswith(str(t)) for r, t in zip(rows, d.target)) >= 8
+
+
+def test_csv_train_evaluate_predict_with_class_names(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    names = np.array(["setosa", "versicolor", "virginica"])
+    y = np.repeat(np.arange(3), 80)
+    x = rng.normal(0, 0.5, (240, 4)) + y[:, None] * 2
+    lines = ["sepal,petal,width,length,species"] + [",".join(f"{v:.3f}" for v in row) + f",{names[c]}"
+                                                   for row, c in zip(x, y)]
+    (tmp_path / "flowers.csv").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "runs"
+    assert main(["train", "--data", str(tmp_path / "flowers.csv"), "--label", "species", "--model", "mlp",
+                 "--optimizer", "adam", "--batch-size", "16", "--epochs", "15", "--quiet", "--out", str(out), "--name", "f"]) == 0
+    run = str(out / "f")
+    assert json.load(open(os.path.join(run, "summary.json")))["test_accuracy"] > 0.9
+    # new data whose columns come in another order, with the label present: evaluate maps the names
+    new = ["species,length,width,petal,sepal"] + [f"{names[c]},{r[3]},{r[2]},{r[1]},{r[0]}" for r, c in zip(x[:30], y[:30])]
+    (tmp_path / "new.csv").write_text("\n".join(new) + "\n")
+    assert main(["evaluate", run, "--data", str(tmp_path / "new.csv")]) == 0
+    assert "30 examples" in capsys.readouterr().out
+    assert main(["predict", run, str(tmp_path / "new.csv")]) == 0
+    preds = [r.split("\t")[1].split(" ")[0] for r in capsys.readouterr().out.strip().splitlines()]
+    assert sum(p == names[c] for p, c in zip(preds, y[:30])) >= 27
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["train", "--optimizer", "adma"], "did you mean 'adam'"),
+    (["train", "--lr", "-0.1"], "lr: -0.1 must be > 0"),
+    (["train", "--model", "resnet5"], "model: unknown 'resnet5'"),
+    (["train", "--epochs", "x"], "invalid int value"),
+    (["train", "--bogus"], "unrecognized arguments"),
+    (["train", "batchsize=3"], "did you mean 'batch_size'"),
+    (["train", "--config", "/nonexistent.yaml"], "config file not found"),
+    (["train", "--resume", "/nonexistent-run"], "no such run directory"),
+    (["evaluate", "/nonexistent-run"], "no such run directory"),
+    (["predict", "/nonexistent-run", "x.png"], "no such run directory"),
+])
+def test_bad_input_is_one_line_exit_2(argv, needle, tmp_path, capsys):
+    code = main(argv + (["--out", str(tmp_path / "runs")] if argv[0] == "train" and "--bogus" not in argv else []))
+    err = capsys.readouterr().err
+    assert code == 2 and needle in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_damaged_model_file_is_refused(digits_run, tmp_path, capsys):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(digits_run, copy)
+    data = bytearray((copy / "model.safetensors").read_bytes())
+    data[-3] ^= 0xFF
+    (copy / "model.safetensors").write_bytes(bytes(data))
+    assert main(["evaluate", str(copy)]) == 2
+    assert "hash does not match" in capsys.readouterr().err
+
+
+def test_predict_wrong_input_kind(digits_run, tmp_path, capsys):
+    (tmp_path / "a.txt").write_text("hi")
+    assert main(["predict", digits_run, str(tmp_path / "a.txt")]) == 2
+    np.savez(tmp_path / "bad.npz", x=np.zeros((2, 5, 5)))
+    assert main(["predict", digits_run, str(tmp_path / "bad.npz")]) == 2
+    assert "expects [1, 8, 8]" in capsys.readouterr().err
+
+
+def test_divergence_exits_3_and_keeps_no_model(tmp_path, capsys):
+    out = tmp_path / "runs"
+    code = main(["train", "--data", "digits", "--model", "mlp", "--optimizer", "sgd", "--lr", "1e30",
+                 "--schedule", "constant", "--epochs", "2", "--quiet", "--out", str(out), "--name", "boom"])
+    assert code == 3 and "non-finite" in capsys.readouterr().err
+    assert not (out / "boom" / "model.safetensors").exists()
+
+
+def test_help_is_fast_and_lists_commands():
+    t = time.perf_counter()
+    r = subprocess.run([sys.executable, "-m", "trainwell", "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and "evaluate" in r.stdout and "predict" in r.stdout
+    assert time.perf_counter() - t < 2.0  # ~0.05 s measured; generous for a loaded CI machine
+    assert "torch" not in subprocess.run([sys.executable, "-c", "import sys, trainwell.cli; print(list(sys.modules))"],
+                                         capture_output=True, text=True).stdout
