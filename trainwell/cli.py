@@ -33,6 +33,7 @@ TRAIN_FLAGS = [
     ("--activation", "activation", str, "relu | tanh | sigmoid"),
     ("--batch-norm", "batch_norm", str, "convnet batch norm: true | false"),
     ("--dropout", "dropout", float, "dropout probability after each hidden layer (0)"),
+    ("--augment", "augment", str, "training augmentation, e.g. flip,translate=2 (default none)"),
     ("--init", "init", str, "glorot | kaiming | default (glorot: U[-b, b], b = sqrt(6/(fan_in+fan_out)))"),
     ("--optimizer", "optimizer", str, "sgd | momentum | nesterov | adagrad | rmsprop | adam | adamw"),
     ("--lr", "lr", float, "learning rate (default depends on the optimizer: 0.05 momentum, 0.001 adam)"),

@@ -51,6 +51,7 @@ class Config:
     batch_norm: bool = True            # convnet only
     dropout: float = 0.0
     init: str = "glorot"
+    augment: str = ""                  # training-batch augmentation, e.g. "flip,translate=2" (see augment.py)
     # optimisation
     optimizer: str = "momentum"
     lr: float | None = None            # None: the optimizer's default (DEFAULT_LR)
@@ -161,6 +162,12 @@ def validate(cfg: Config) -> None:
     _choice(problems, "device", cfg.device, DEVICES)
     _choice(problems, "precision", cfg.precision, PRECISIONS)
     _choice(problems, "monitor", cfg.monitor, MONITORS)
+    from trainwell.augment import parse as parse_augment
+
+    try:
+        parse_augment(cfg.augment)
+    except ValueError as e:
+        problems.append(f"augment: {e}")
     if cfg.lr is None and cfg.optimizer in DEFAULT_LR:
         cfg.lr = DEFAULT_LR[cfg.optimizer]  # written out in config.yaml, like every other default
     if cfg.lr is not None and not cfg.lr > 0:

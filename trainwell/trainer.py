@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from trainwell import checkpoint as ckpt
+from trainwell.augment import Augment
 from trainwell.callbacks.base import EVENTS, as_callback
 from trainwell.callbacks.monitor import Monitor
 from trainwell.config import Config
@@ -60,6 +61,7 @@ class Trainer:
         if precision.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.step_model = torch.compile(self.model) if config.compile else self.model
+        self.augment = Augment(config.augment)
         self.callbacks = [as_callback(c) for c in callbacks]
         self.checkpoint_dir = checkpoint_dir
         self.state = TrainState()
@@ -119,6 +121,8 @@ class Trainer:
 
     def train_step(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
         self.step_model.train()
+        if self.augment:
+            xb = self.augment(xb)
         with self.precision.autocast():
             logits = self.step_model(xb)
             loss = F.cross_entropy(logits, yb, label_smoothing=self.config.label_smoothing)
