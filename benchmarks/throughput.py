@@ -99,17 +99,20 @@ def worker(loop: str, model_name: str, bs: int, steps: int, device: str) -> dict
             step(i)
         sync(dev)
         dt = time.perf_counter() - t
-    elif loop == "trainwell":
+    elif loop.startswith("trainwell"):
         from trainwell.config import Config
         from trainwell.trainer import Trainer
 
         cfg = Config(model="convnet" if is_conv else "mlp", batch_size=bs, epochs=1, weight_decay=0.0,
-                     checkpoint_every=0, device=device, schedule="constant", warmup=0.0)
+                     checkpoint_every=0, device=device, schedule="constant", warmup=0.0,
+                     compile=loop == "trainwell-compile")
         trainer = Trainer(net, splits, cfg, policy)
         it = trainer._batches(0, 0)
+        t = time.perf_counter()
         for _ in range(WARMUP):
             trainer.train_step(*next(it))
         sync(dev)
+        warmup_s = time.perf_counter() - t
         t = time.perf_counter()
         for _ in range(steps):
             trainer.train_step(*next(it))
@@ -119,7 +122,7 @@ def worker(loop: str, model_name: str, bs: int, steps: int, device: str) -> dict
     else:
         dt = lightning_loop(loop, net, batches, policy, steps)
     peak = torch.cuda.max_memory_allocated() / 2**20 if dev.type == "cuda" else rss_mb()
-    return {"samples_per_s": bs * steps / dt, "flops_per_step": flops, "peak_mb": peak,
+    return {"samples_per_s": bs * steps / dt, "warmup_s": locals().get("warmup_s"), "flops_per_step": flops, "peak_mb": peak,
             "precision": policy.name, "channels_last": policy.channels_last, "device": str(dev)}
 
 
@@ -153,7 +156,14 @@ def lightning_loop(loop, net, batches, policy, steps):
     trainer = L.Trainer(max_steps=WARMUP + steps, precision=precision, accelerator=policy.device.type, devices=1,
                         logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, callbacks=[Clock()])
-    trainer.fit(Module(), train_dataloaders=batches)
+    class Batches:  # one iterable of (x, y) batches; a bare list would read as a list of data loaders
+        def __iter__(self):
+            return iter(batches)
+
+        def __len__(self):
+            return len(batches)
+
+    trainer.fit(Module(), train_dataloaders=Batches())
     return marks[WARMUP + steps] - marks[WARMUP]
 
 
@@ -230,7 +240,7 @@ def main() -> None:
     import torch
 
     peak = matmul_peak(a.device)
-    loops = ["plain-fp32", "plain-tuned", "trainwell", "lightning-fp32", "lightning-same"]
+    loops = ["plain-fp32", "plain-tuned", "trainwell", "trainwell-compile", "lightning-fp32", "lightning-same"]
     rows = []
     for model in (["convnet"] if a.quick else ["convnet", "mlp"]):
         for loop in loops:
@@ -274,9 +284,18 @@ def report(rows, sweep, peak, a, torch_version) -> str:
             prec = "fp32" if loop in ("plain-fp32", "lightning-fp32") else r["precision"] + (
                 " + channels_last" if r["channels_last"] else "")
             gflops = r["flops_per_step"] / 128 * sps / 1e9
-            lines.append(f"| {loop} | {prec} | {sps:,.0f} | {sps / ref:.2f}x | {sps / tuned:.2f}x | "
-                         f"{sps / light:.2f}x | {r['peak_mb']:,.0f} | {gflops:,.0f} | {gflops * 1e9 / peak['bf16']:.1%} |")
+            lines.append(f"| {loop} | {prec} | {sps:,.0f} | {ratio(sps, ref)} | {ratio(sps, tuned)} | "
+                         f"{ratio(sps, light)} | {r['peak_mb']:,.0f} | {gflops:,.0f} | {gflops * 1e9 / peak['bf16']:.1%} |")
         lines.append("")
+        tw, twc = base.get("trainwell", {}), base.get("trainwell-compile", {})
+        if "samples_per_s" in tw and "samples_per_s" in twc:
+            n = 10 * 54000  # the default Fashion-MNIST run: 10 epochs of 54,000 training examples
+            plain = n / tw["samples_per_s"] + tw["warmup_s"]
+            comp = n / twc["samples_per_s"] + twc["warmup_s"]
+            lines += [f"torch.compile ({model}): first {WARMUP} steps take {twc['warmup_s']:.1f} s compiled vs "
+                      f"{tw['warmup_s']:.1f} s eager; over a default 10-epoch run that is an estimated "
+                      f"{comp:.0f} s compiled vs {plain:.0f} s eager "
+                      f"({'compile pays off' if comp < plain else 'eager stays the default'}).", ""]
     if sweep:
         lines += ["**Reference net, batch-size sweep** (samples/s; training GFLOP/s of trainwell and its share of "
                   "the bf16 matmul peak)", "",
@@ -296,6 +315,10 @@ def report(rows, sweep, peak, a, torch_version) -> str:
                          f"{g / peak['bf16']:.1%} | {tw['peak_mb']:,.0f} |")
         lines.append("")
     return "\n".join(lines)
+
+
+def ratio(a: float, b: float | None) -> str:
+    return f"{a / b:.2f}x" if b else "-"
 
 
 def describe_device(dev: str) -> str:

@@ -60,3 +60,21 @@ def test_sigkill_at_random_moments_then_resume_is_bit_identical(tmp_path):
         assert (out / name / "model.safetensors").read_bytes() == ref_weights, f"kill {i}: weights differ"
         assert _history(out / name) == ref_history, f"kill {i}: history differs"
     assert all(x <= max(25, steps_per_epoch) for x in lost), lost
+
+
+def test_sigterm_saves_exits_130_and_resumes_identically(tmp_path):
+    out = tmp_path / "runs"
+    subprocess.run(_cmd(out, "ref"), check=True, timeout=300)
+    proc = subprocess.Popen(_cmd(out, "t"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (out / "t" / "checkpoints").exists() and time.time() < deadline:  # wait until training runs
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    if proc.returncode == 0:
+        pytest.skip("the run finished before SIGTERM arrived")
+    assert proc.returncode == 130 and "interrupted at epoch" in err and "Traceback" not in err
+    assert not (out / "t" / "summary.json").exists()
+    subprocess.run(_cmd(out, "t"), check=True, timeout=300)
+    assert (out / "t" / "model.safetensors").read_bytes() == (out / "ref" / "model.safetensors").read_bytes()
+    assert _history(out / "t") == _history(out / "ref")

@@ -95,8 +95,8 @@ class Trainer:
                     if self._interrupted:
                         self._elapsed += time.perf_counter() - t0
                         self.save_checkpoint()
-                        raise Interrupted(f"interrupted at epoch {state.epoch + 1}, step {state.step}; "
-                                          "resume with --resume")
+                        raise Interrupted(f"interrupted at epoch {state.epoch + 1}, step {state.step}; state saved. "
+                                          f"Resume with: trainwell train --resume {self._run_dir()}")
                     mid_epoch = state.batch < state.steps_per_epoch  # the epoch end saves anyway
                     if cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0 and mid_epoch:
                         self.save_checkpoint()
@@ -148,6 +148,12 @@ class Trainer:
             a["seen"] += len(yb)
             a["grad_norm_sum"] += self.state.grad_norm.double()
 
+    def running_metrics(self) -> dict[str, float]:
+        """This epoch's training loss and accuracy so far. Reads the device: call it only to log."""
+        a = self._acc
+        seen = max(1, int(a["seen"].item()))
+        return {"loss": a["loss_sum"].item() / seen, "accuracy": a["correct1"].item() / seen}
+
     # --- pieces of the loop -----------------------------------------------------------------------------
     def _batches(self, epoch: int, start: int):
         """Epoch `epoch`'s shuffled mini-batches from batch `start` on; the order depends on (seed, epoch) only."""
@@ -198,6 +204,11 @@ class Trainer:
             f"non-finite {what} at epoch {s.epoch + 1}, step {s.step + 1}; the update was not applied and the "
             f"last good checkpoint is kept. Lower the learning rate (now {self.optimizer.param_groups[0]['lr']:.3g}) "
             "or check the data")
+
+    def _run_dir(self) -> str:
+        import os
+
+        return os.path.dirname(self.checkpoint_dir) if self.checkpoint_dir else "RUN"
 
     def _dispatch(self, event: str) -> None:
         assert event in EVENTS

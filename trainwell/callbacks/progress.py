@@ -58,11 +58,9 @@ class Progress(Callback):
         if now - self._last < REFRESH_S and s.batch < s.steps_per_epoch:
             return
         self._last = now
-        a = trainer._acc
-        seen = max(1, int(a["seen"].item()))
+        m = trainer.running_metrics()
         rate = (s.batch - self._start_batch) * trainer.config.batch_size / max(1e-9, now - self._t0)
-        stats = (f"loss {a['loss_sum'].item() / seen:.4f}  acc {a['correct1'].item() / seen:.2%}  "
-                 f"{rate:,.0f} samples/s")
+        stats = f"loss {m['loss']:.4f}  acc {m['accuracy']:.2%}  {rate:,.0f} samples/s"
         self._bar.update(self._task, completed=s.batch, stats=stats)
 
     def on_epoch_end(self, trainer: Any) -> None:
