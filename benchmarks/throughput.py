@@ -59,7 +59,7 @@ def worker(loop: str, model_name: str, bs: int, steps: int, device: str) -> dict
     from trainwell.precision import choose
 
     torch.manual_seed(0)
-    splits = load_data(max(bs * (steps + WARMUP + 1), 4096))
+    splits = load_data(min(54000, max(bs * (steps + WARMUP + 1), 4096)))
     x, y = splits.x_train, splits.y_train
     net = reference_net() if model_name == "convnet" else mlp_net()
     is_conv = model_name == "convnet"
@@ -70,6 +70,7 @@ def worker(loop: str, model_name: str, bs: int, steps: int, device: str) -> dict
         torch.cuda.reset_peak_memory_stats()
     g = torch.Generator().manual_seed(0)
     order = torch.randperm(len(y), generator=g)
+    order = order.repeat(1 + bs * (steps + WARMUP) // len(order))  # enough indices for every step
     batches = [(x[order[i * bs:(i + 1) * bs]], y[order[i * bs:(i + 1) * bs]]) for i in range(steps + WARMUP)]
 
     if loop.startswith("plain"):
@@ -107,7 +108,7 @@ def worker(loop: str, model_name: str, bs: int, steps: int, device: str) -> dict
                      checkpoint_every=0, device=device, schedule="constant", warmup=0.0,
                      compile=loop == "trainwell-compile")
         trainer = Trainer(net, splits, cfg, policy)
-        it = trainer._batches(0, 0)
+        it = (b for epoch in range(10**6) for b in trainer._batches(epoch, 0))
         t = time.perf_counter()
         for _ in range(WARMUP):
             trainer.train_step(*next(it))
@@ -228,7 +229,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--batch-sizes", default="32,64,128,256,512")
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--quick", action="store_true", help="reference net at batch 128 only")
+    ap.add_argument("--models", default="convnet,mlp", help="models of the batch-128 table")
+    ap.add_argument("--quick", action="store_true", help="reference net at batch 128 only, no sweep")
     ap.add_argument("--results", default=os.path.join(HERE, "RESULTS.md"))
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--worker", nargs=5, help=argparse.SUPPRESS)
@@ -242,14 +244,14 @@ def main() -> None:
     peak = matmul_peak(a.device)
     loops = ["plain-fp32", "plain-tuned", "trainwell", "trainwell-compile", "lightning-fp32", "lightning-same"]
     rows = []
-    for model in (["convnet"] if a.quick else ["convnet", "mlp"]):
+    for model in (["convnet"] if a.quick else a.models.split(",")):
         for loop in loops:
             r = run_worker([loop, model, "128", str(a.steps), a.device])
             rows.append((model, 128, loop, r))
             print(model, 128, loop, r, flush=True)
     sweep = []
     if not a.quick:
-        for bs in [int(b) for b in a.batch_sizes.split(",")]:
+        for bs in [int(b) for b in a.batch_sizes.split(",") if b]:
             for loop in ("plain-fp32", "plain-tuned", "trainwell"):
                 r = run_worker([loop, "convnet", str(bs), str(a.steps), a.device])
                 sweep.append((bs, loop, r))
@@ -262,8 +264,7 @@ def main() -> None:
 
 def report(rows, sweep, peak, a, torch_version) -> str:
     dev = next((r["device"] for *_, r in rows if "device" in r), "?")
-    lines = [f"Command: `python benchmarks/throughput.py --steps {a.steps}{' --quick' if a.quick else ''}"
-             f"{'' if a.device == 'auto' else ' --device ' + a.device}`  ",
+    lines = [f"Command: `python benchmarks/throughput.py {' '.join(sys.argv[1:])}`  ",
              f"Measured {time.strftime('%Y-%m-%d %H:%M')} on {describe_device(dev)}, torch {torch_version}, "
              f"{os.cpu_count()} CPU cores. Dense 2048x2048 matmul peak measured in the same run: "
              f"bf16 {peak['bf16'] / 1e9:,.0f} GFLOP/s, fp32 {peak['fp32'] / 1e9:,.0f} GFLOP/s.", ""]

@@ -69,7 +69,10 @@ class Trainer:
         n, bs = len(splits.y_train), config.batch_size
         self.state.steps_per_epoch = (n + bs - 1) // bs
         self.optimizer = build_optimizer(config.optimizer, self.model.parameters(), config.resolved_lr(),
-                                         config.momentum, config.weight_decay)
+                                         config.momentum, config.weight_decay, fused=precision.device.type == "cuda")
+        # In-memory data moves to the device once, so a batch is an index operation there, not a copy.
+        self.x_train, self.y_train = splits.x_train.to(precision.device), splits.y_train.to(precision.device)
+        self.x_valid, self.y_valid = splits.x_valid.to(precision.device), splits.y_valid.to(precision.device)
         self.schedule = build_schedule(self.optimizer, config.schedule, config.epochs * self.state.steps_per_epoch,
                                        config.warmup, config.final_lr_fraction)
         self.best = Monitor(config.monitor if len(splits.y_valid) else "train_loss")
@@ -157,12 +160,12 @@ class Trainer:
     # --- pieces of the loop -----------------------------------------------------------------------------
     def _batches(self, epoch: int, start: int):
         """Epoch `epoch`'s shuffled mini-batches from batch `start` on; the order depends on (seed, epoch) only."""
-        x, y, bs = self.splits.x_train, self.splits.y_train, self.config.batch_size
+        x, y, bs = self.x_train, self.y_train, self.config.batch_size
         g = torch.Generator().manual_seed(self.config.seed * 1_000_003 + epoch)
-        order = torch.randperm(len(y), generator=g)
+        order = torch.randperm(len(y), generator=g).to(x.device)
         for b in range(start, self.state.steps_per_epoch):
             idx = order[b * bs:(b + 1) * bs]
-            yield prepare_batch(x[idx], self.precision), y[idx].to(self.precision.device, non_blocking=True)
+            yield prepare_batch(x[idx], self.precision), y[idx]
 
     def _epoch_record(self) -> dict[str, Any]:
         a, n = self._acc, max(1, int(self._acc["seen"].item()))
@@ -172,7 +175,7 @@ class Trainer:
         if self.splits.num_classes > 5:
             record["train_top5_error"] = 1 - a["correct5"].item() / n
         record["grad_norm"] = a["grad_norm_sum"].item() / max(1, self.state.steps_per_epoch)
-        for k, v in evaluate(self.model, self.splits.x_valid, self.splits.y_valid, self.precision).items():
+        for k, v in evaluate(self.model, self.x_valid, self.y_valid, self.precision).items():
             record[f"valid_{k}"] = v
         record["time_s"] = round(self._elapsed, 3)
         record["samples_per_s"] = round(n / self._elapsed, 1) if self._elapsed > 0 else None
