@@ -168,3 +168,16 @@ def test_no_checkpoint_holds_a_non_finite_tensor_after_poisoning(blobs_npz, tmp_
     for name in os.listdir(folder):
         if name.endswith(".safetensors"):
             assert all(torch.isfinite(t).all() for t in load_file(str(folder / name)).values() if t.is_floating_point())
+
+
+def test_resume_auto_finds_the_interrupted_run_and_keeps_its_checkpoint(blobs_npz, tmp_path):
+    with pytest.raises(Interrupted):
+        trainwell.train(**_opts(blobs_npz, tmp_path, name="auto", callbacks=[InterruptAt(6)]))
+    folder = tmp_path / "runs" / "auto" / "checkpoints"
+    resumed_step = ckpt.latest_checkpoint(str(folder))[0]
+    run = trainwell.train(**_opts(blobs_npz, tmp_path, resume="auto"))
+    assert run.dir == str(tmp_path / "runs" / "auto") and len(run.history) == 3
+    # retention keeps 2 checkpoints, but never the one the run resumed from
+    assert (folder / f"ckpt-{resumed_step:09d}.json").exists()
+    with pytest.raises(trainwell.UserError, match="no interrupted run"):
+        trainwell.train(**_opts(blobs_npz, tmp_path, resume="auto"))

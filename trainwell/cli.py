@@ -43,7 +43,7 @@ TRAIN_FLAGS = [
     ("--warmup", "warmup", float, "fraction of training spent warming up the learning rate"),
     ("--epochs", "epochs", int, "epochs (10)"),
     ("--batch-size", "batch_size", int, "mini-batch size (128; 1 = per-example SGD)"),
-    ("--label-smoothing", "label_smoothing", float, "label smoothing (0)"),
+    ("--label-smoothing", "label_smoothing", float, "label smoothing of the training loss (0.1; 0 = plain cross-entropy)"),
     ("--patience", "patience", int, "early stopping: epochs without improvement before stopping (0 = off)"),
     ("--monitor", "monitor", str, "metric for selection and early stopping: valid_error | valid_loss"),
     ("--seed", "seed", int, "random seed (0): same flags, same machine -> same history"),
