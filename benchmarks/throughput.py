@@ -3,7 +3,7 @@
     python benchmarks/throughput.py                      # ~6 min on 2 CPU cores; writes benchmarks/RESULTS.md
     python benchmarks/throughput.py --steps 20 --quick   # a smoke run
 
-Each measurement runs in its own fresh process (so peak memory is its own and no loop warms another's
+Every loop computes the same thing (plain cross-entropy, no weight decay, constant lr). Each measurement runs in its own fresh process (so peak memory is its own and no loop warms another's
 caches), on Fashion-MNIST tensors in memory, SGD with momentum. Models: the reference 4-conv net
 (32-32-64-64, 3x3, batch norm, two max-pools, FC 128; ~0.4M params) and an MLP (784-256-128-10).
 Loops:
@@ -104,7 +104,7 @@ def worker(loop: str, model_name: str, bs: int, steps: int, device: str) -> dict
         from trainwell.config import Config
         from trainwell.trainer import Trainer
 
-        cfg = Config(model="convnet" if is_conv else "mlp", batch_size=bs, epochs=1, weight_decay=0.0,
+        cfg = Config(model="convnet" if is_conv else "mlp", batch_size=bs, epochs=1, weight_decay=0.0, label_smoothing=0.0,
                      checkpoint_every=0, device=device, schedule="constant", warmup=0.0,
                      compile=loop == "trainwell-compile")
         trainer = Trainer(net, splits, cfg, policy)

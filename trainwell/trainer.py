@@ -24,11 +24,12 @@ from trainwell.config import Config
 from trainwell.data.splits import Splits
 from trainwell.errors import Interrupted, TrainingFailed
 from trainwell.history import History
-from trainwell.metrics import evaluate, prepare_batch, topk_correct
+from trainwell.metrics import evaluate, prepare_batch
 from trainwell.optim import build_optimizer, build_schedule
 from trainwell.precision import Precision
 
-TIMING_KEYS = ("time_s", "samples_per_s")  # the only history fields that differ between identical runs
+TIMING_KEYS = ("time_s", "samples_per_s")
+ACC_FIELDS = ("loss_sum", "correct1", "correct5", "seen", "grad_norm_sum")  # the only history fields that differ between identical runs
 
 
 @dataclass
@@ -62,6 +63,7 @@ class Trainer:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.step_model = torch.compile(self.model) if config.compile else self.model
         self.augment = Augment(config.augment)
+        self._params = [p for p in self.model.parameters() if p.requires_grad]
         self.callbacks = [as_callback(c) for c in callbacks]
         self.checkpoint_dir = checkpoint_dir
         self.state = TrainState()
@@ -91,6 +93,7 @@ class Trainer:
             while state.epoch < cfg.epochs and not state.should_stop:
                 if state.batch == 0:
                     self._dispatch("on_epoch_start")
+                self.step_model.train()
                 t0 = time.perf_counter()
                 for xb, yb in self._batches(state.epoch, start=state.batch):
                     self.train_step(xb, yb)
@@ -123,7 +126,7 @@ class Trainer:
         return self.history
 
     def train_step(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
-        self.step_model.train()
+        """One optimizer step on one batch; the model is in train mode (set once per epoch by fit)."""
         if self.augment:
             xb = self.augment(xb)
         with self.precision.autocast():
@@ -133,8 +136,8 @@ class Trainer:
         loss.backward()
         self.state.loss = loss.detach()
         self._dispatch("on_after_backward")
-        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
-        self.state.grad_norm = torch.nn.utils.get_total_norm(grads)
+        grads = [p.grad for p in self._params if p.grad is not None]
+        self.state.grad_norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
         # One host sync per step: the bad update must never be applied (on CPU this costs nothing).
         if not torch.isfinite(self.state.loss + self.state.grad_norm):
             self._fail_non_finite()
@@ -142,20 +145,17 @@ class Trainer:
         self.schedule.step()
         self.state.step += 1
         self.state.batch += 1
-        with torch.no_grad():
-            logits = logits.detach().float()
-            a = self._acc
-            a["loss_sum"] += self.state.loss.double() * len(yb)
-            a["correct1"] += topk_correct(logits, yb, 1)
-            a["correct5"] += topk_correct(logits, yb, 5)
-            a["seen"] += len(yb)
-            a["grad_norm_sum"] += self.state.grad_norm.double()
+        with torch.no_grad():  # running metrics stay on the device: no sync until someone logs them
+            k = min(5, logits.shape[1])
+            hits = logits.detach().topk(k, dim=1).indices == yb[:, None]
+            self._acc += torch.stack([self.state.loss.double() * len(yb), hits[:, 0].sum(), hits.any(dim=1).sum(),
+                                      torch.tensor(len(yb)), self.state.grad_norm.double()]).double()
 
     def running_metrics(self) -> dict[str, float]:
         """This epoch's training loss and accuracy so far. Reads the device: call it only to log."""
-        a = self._acc
-        seen = max(1, int(a["seen"].item()))
-        return {"loss": a["loss_sum"].item() / seen, "accuracy": a["correct1"].item() / seen}
+        a = dict(zip(ACC_FIELDS, self._acc.tolist()))
+        seen = max(1.0, a["seen"])
+        return {"loss": a["loss_sum"] / seen, "accuracy": a["correct1"] / seen}
 
     # --- pieces of the loop -----------------------------------------------------------------------------
     def _batches(self, epoch: int, start: int):
@@ -168,13 +168,14 @@ class Trainer:
             yield prepare_batch(x[idx], self.precision), y[idx]
 
     def _epoch_record(self) -> dict[str, Any]:
-        a, n = self._acc, max(1, int(self._acc["seen"].item()))
+        a = dict(zip(ACC_FIELDS, self._acc.tolist()))
+        n = max(1.0, a["seen"])
         record: dict[str, Any] = {"epoch": self.state.epoch + 1, "step": self.state.step,
                                   "lr": self.optimizer.param_groups[0]["lr"],
-                                  "train_loss": a["loss_sum"].item() / n, "train_error": 1 - a["correct1"].item() / n}
+                                  "train_loss": a["loss_sum"] / n, "train_error": 1 - a["correct1"] / n}
         if self.splits.num_classes > 5:
-            record["train_top5_error"] = 1 - a["correct5"].item() / n
-        record["grad_norm"] = a["grad_norm_sum"].item() / max(1, self.state.steps_per_epoch)
+            record["train_top5_error"] = 1 - a["correct5"] / n
+        record["grad_norm"] = a["grad_norm_sum"] / max(1, self.state.steps_per_epoch)
         for k, v in evaluate(self.model, self.x_valid, self.y_valid, self.precision).items():
             record[f"valid_{k}"] = v
         record["time_s"] = round(self._elapsed, 3)
@@ -192,13 +193,10 @@ class Trainer:
         if self.best_weights is not None:
             self.model.load_state_dict(self.best_weights)
 
-    def _zero_accumulators(self) -> dict[str, torch.Tensor]:
-        dev = self.precision.device
-        return {"loss_sum": torch.zeros((), dtype=torch.float64, device=dev),
-                "correct1": torch.zeros((), dtype=torch.long, device=dev),
-                "correct5": torch.zeros((), dtype=torch.long, device=dev),
-                "seen": torch.zeros((), dtype=torch.long, device=dev),
-                "grad_norm_sum": torch.zeros((), dtype=torch.float64, device=dev)}
+    def _zero_accumulators(self) -> torch.Tensor:
+        """[loss sum, top-1 hits, top-5 hits, examples seen, grad-norm sum] of the epoch so far (float64,
+        exact for counts below 2^53)."""
+        return torch.zeros(len(ACC_FIELDS), dtype=torch.float64, device=self.precision.device)
 
     def _fail_non_finite(self) -> None:
         s = self.state
@@ -257,7 +255,7 @@ class Trainer:
         if torch.cuda.is_available():
             for i, s in enumerate(torch.cuda.get_rng_state_all()):
                 tensors[f"rng.cuda.{i}"] = s
-        tensors.update({f"acc.{k}": v for k, v in self._acc.items()})
+        tensors["acc"] = self._acc
         sched = {k: v for k, v in self.schedule.state_dict().items() if k != "lr_lambdas"}
         meta = {"epoch": self.state.epoch, "batch": self.state.batch, "step": self.state.step,
                 "best_epoch": self.state.best_epoch, "history": self.history.records,
@@ -291,7 +289,7 @@ class Trainer:
         torch.set_rng_state(tensors["rng.torch"])
         if torch.cuda.is_available() and "rng.cuda.0" in tensors:
             torch.cuda.set_rng_state_all([v for k, v in sorted(group("rng.cuda.").items())])
-        self._acc = {k: v.to(self.precision.device) for k, v in group("acc.").items()}
+        self._acc = tensors["acc"].to(self.precision.device)
         s = self.state
         s.epoch, s.batch, s.step, s.best_epoch = meta["epoch"], meta["batch"], meta["step"], meta["best_epoch"]
         self.history = History(meta["history"])
