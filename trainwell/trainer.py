@@ -24,12 +24,12 @@ from trainwell.config import Config
 from trainwell.data.splits import Splits
 from trainwell.errors import Interrupted, TrainingFailed
 from trainwell.history import History
-from trainwell.metrics import evaluate, prepare_batch
+from trainwell.metrics import evaluate, prepare_batch, rank_counts
 from trainwell.optim import build_optimizer, build_schedule
 from trainwell.precision import Precision
 
 TIMING_KEYS = ("time_s", "samples_per_s")
-ACC_FIELDS = ("loss_sum", "correct1", "correct5", "seen", "grad_norm_sum")  # the only history fields that differ between identical runs
+ACC_FIELDS = ("loss_sum", "grad_norm_sum")  # followed by 6 counts: examples whose true class ranked 0..5+  # the only history fields that differ between identical runs
 
 
 @dataclass
@@ -146,14 +146,13 @@ class Trainer:
         self.state.step += 1
         self.state.batch += 1
         with torch.no_grad():  # running metrics stay on the device: no sync until someone logs them
-            k = min(5, logits.shape[1])
-            hits = logits.detach().topk(k, dim=1).indices == yb[:, None]
-            self._acc += torch.stack([self.state.loss.double() * len(yb), hits[:, 0].sum(), hits.any(dim=1).sum(),
-                                      torch.tensor(len(yb)), self.state.grad_norm.double()]).double()
+            self._acc[len(ACC_FIELDS):] += rank_counts(logits, yb)
+            self._acc[:len(ACC_FIELDS)] += torch.stack([self.state.loss * len(yb), self.state.grad_norm])
+            self._seen += len(yb)
 
     def running_metrics(self) -> dict[str, float]:
         """This epoch's training loss and accuracy so far. Reads the device: call it only to log."""
-        a = dict(zip(ACC_FIELDS, self._acc.tolist()))
+        a = self._epoch_sums()
         seen = max(1.0, a["seen"])
         return {"loss": a["loss_sum"] / seen, "accuracy": a["correct1"] / seen}
 
@@ -168,7 +167,7 @@ class Trainer:
             yield prepare_batch(x[idx], self.precision), y[idx]
 
     def _epoch_record(self) -> dict[str, Any]:
-        a = dict(zip(ACC_FIELDS, self._acc.tolist()))
+        a = self._epoch_sums()
         n = max(1.0, a["seen"])
         record: dict[str, Any] = {"epoch": self.state.epoch + 1, "step": self.state.step,
                                   "lr": self.optimizer.param_groups[0]["lr"],
@@ -194,9 +193,16 @@ class Trainer:
             self.model.load_state_dict(self.best_weights)
 
     def _zero_accumulators(self) -> torch.Tensor:
-        """[loss sum, top-1 hits, top-5 hits, examples seen, grad-norm sum] of the epoch so far (float64,
-        exact for counts below 2^53)."""
-        return torch.zeros(len(ACC_FIELDS), dtype=torch.float64, device=self.precision.device)
+        """[loss sum, grad-norm sum, examples whose true class ranked 0, 1, .. 4, >= 5] of the epoch so far
+        (float64: counts are exact below 2^53)."""
+        self._seen = 0
+        return torch.zeros(len(ACC_FIELDS) + 6, dtype=torch.float64, device=self.precision.device)
+
+    def _epoch_sums(self) -> dict[str, float]:
+        v = self._acc.tolist()
+        ranks = v[len(ACC_FIELDS):]
+        return {**dict(zip(ACC_FIELDS, v)), "correct1": ranks[0], "correct5": sum(ranks[:5]),
+                "seen": float(self._seen)}
 
     def _fail_non_finite(self) -> None:
         s = self.state
@@ -260,7 +266,7 @@ class Trainer:
         meta = {"epoch": self.state.epoch, "batch": self.state.batch, "step": self.state.step,
                 "best_epoch": self.state.best_epoch, "history": self.history.records,
                 "optim_groups": optim["param_groups"], "optim_scalars": scalars, "schedule": sched,
-                "monitor": self.best.state(), "elapsed": self._elapsed, "config": self.config.to_dict(),
+                "monitor": self.best.state(), "elapsed": self._elapsed, "seen": self._seen, "config": self.config.to_dict(),
                 "callbacks": {type(cb).__name__: cb.state_dict() for cb in self.callbacks
                               if hasattr(cb, "state_dict")}}
         protect = {self.resumed_from} if self.resumed_from is not None else set()
@@ -290,6 +296,7 @@ class Trainer:
         if torch.cuda.is_available() and "rng.cuda.0" in tensors:
             torch.cuda.set_rng_state_all([v for k, v in sorted(group("rng.cuda.").items())])
         self._acc = tensors["acc"].to(self.precision.device)
+        self._seen = meta["seen"]
         s = self.state
         s.epoch, s.batch, s.step, s.best_epoch = meta["epoch"], meta["batch"], meta["step"], meta["best_epoch"]
         self.history = History(meta["history"])
