@@ -26,6 +26,7 @@ TRAIN_FLAGS = [
     ("--valid-fraction", "valid_fraction", float, "stratified validation split of the training data (0.1)"),
     ("--test-fraction", "test_fraction", float, "test split for sources without a test set (0.2)"),
     ("--limit-train", "limit_train", int, "use only N training examples (quick experiments)"),
+    ("--augment", "augment", str, "training augmentation, e.g. flip,translate=2 (default none)"),
     ("--model", "model", str, "mlp | convnet | FILE.py:FUNCTION (default convnet)"),
     ("--hidden", "hidden", str, "hidden sizes, e.g. 256,128 (mlp) or fully connected sizes (convnet)"),
     ("--width", "width", int, "convnet channels in the first stage, doubled per stage (32)"),
@@ -33,7 +34,6 @@ TRAIN_FLAGS = [
     ("--activation", "activation", str, "relu | tanh | sigmoid"),
     ("--batch-norm", "batch_norm", str, "convnet batch norm: true | false"),
     ("--dropout", "dropout", float, "dropout probability after each hidden layer (0)"),
-    ("--augment", "augment", str, "training augmentation, e.g. flip,translate=2 (default none)"),
     ("--init", "init", str, "glorot | kaiming | default (glorot: U[-b, b], b = sqrt(6/(fan_in+fan_out)))"),
     ("--optimizer", "optimizer", str, "sgd | momentum | nesterov | adagrad | rmsprop | adam | adamw"),
     ("--lr", "lr", float, "learning rate (default depends on the optimizer: 0.05 momentum, 0.001 adam)"),
@@ -41,6 +41,7 @@ TRAIN_FLAGS = [
     ("--weight-decay", "weight_decay", float, "L2 weight decay (5e-4; decoupled for adamw)"),
     ("--schedule", "schedule", str, "onecycle | cosine | linear | step | exponential | constant"),
     ("--warmup", "warmup", float, "fraction of training spent warming up the learning rate"),
+    ("--final-lr-fraction", "final_lr_fraction", float, "lr at the end / peak lr (0.01: the course's ~100x decay)"),
     ("--epochs", "epochs", int, "epochs (10)"),
     ("--batch-size", "batch_size", int, "mini-batch size (128; 1 = per-example SGD)"),
     ("--label-smoothing", "label_smoothing", float, "label smoothing of the training loss (0.1; 0 = plain cross-entropy)"),
@@ -67,14 +68,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="store_true", help="print the version")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     t = sub.add_parser("train", help="train, select on validation, test once", epilog=EXAMPLES,
+                       usage="trainwell train [options] [key=value ...]",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    groups = {"--data": "data", "--model": "model", "--optimizer": "optimisation", "--seed": "reproducibility and speed"}
+    group = None
     for flag, key, typ, text in TRAIN_FLAGS:
-        t.add_argument(flag, dest=key, type=typ, default=None, help=text)
-    t.add_argument("--config", dest="config_file", help="YAML file of options (flags and key=value win over it)")
-    t.add_argument("--name", help="run name (default: time-data-model); an interrupted run of that name resumes")
-    t.add_argument("--out", default="runs", help="folder that holds run directories (runs)")
-    t.add_argument("--resume", help="RUN directory to carry on, or 'auto' for the latest interrupted run")
-    t.add_argument("--quiet", action="store_true", help="no progress output")
+        group = t.add_argument_group(groups[flag]) if flag in groups else group
+        group.add_argument(flag, dest=key, type=typ, default=None, help=text, metavar=_metavar(typ))
+    run = t.add_argument_group("the run")
+    run.add_argument("--config", dest="config_file", metavar="FILE.yaml",
+                     help="YAML file of options (flags and key=value win over it)")
+    run.add_argument("--name", help="run name (default: time-data-model); an interrupted run of that name resumes")
+    run.add_argument("--out", default="runs", metavar="DIR", help="folder that holds run directories (runs)")
+    run.add_argument("--resume", metavar="RUN|auto", help="run directory to carry on, or 'auto' for the latest "
+                     "interrupted run")
+    run.add_argument("--quiet", action="store_true", help="no progress output")
     t.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. lr=0.01")
     e = sub.add_parser("evaluate", help="metrics of a run's model on its test split or other data")
     e.add_argument("run", help="run directory")
@@ -86,6 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("input", help="PNG/JPEG image, .npz with array 'x', or .csv with the feature columns")
     r.add_argument("--top", type=int, default=1, help="how many classes to list per example (1)")
     return p
+
+
+def _metavar(typ: type) -> str:
+    return {int: "N", float: "X"}.get(typ, "VALUE")
 
 
 def main(argv: list[str] | None = None) -> int:
