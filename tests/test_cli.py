@@ -133,3 +133,29 @@ def test_help_is_fast_and_lists_commands():
     assert time.perf_counter() - t < 2.0  # ~0.05 s measured; generous for a loaded CI machine
     assert "torch" not in subprocess.run([sys.executable, "-c", "import sys, trainwell.cli; print(list(sys.modules))"],
                                          capture_output=True, text=True).stdout
+
+
+def test_image_folder_end_to_end(tmp_path, capsys):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for cls, colour in (("red", (220, 40, 40)), ("blue", (40, 40, 220))):
+        (tmp_path / "imgs" / cls).mkdir(parents=True)
+        for i in range(30):
+            px = np.clip(np.array(colour) + rng.normal(0, 30, (12, 12, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(px).save(tmp_path / "imgs" / cls / f"{i}.{'png' if i % 2 else 'jpg'}")
+    out = tmp_path / "runs"
+    assert main(["train", "--data", str(tmp_path / "imgs"), "--width", "8", "--epochs", "4", "--batch-size", "8",
+                 "--quiet", "--out", str(out), "--name", "img"]) == 0
+    assert json.load(open(out / "img" / "summary.json"))["test_accuracy"] == 1.0
+    assert main(["predict", str(out / "img"), str(tmp_path / "imgs" / "blue" / "3.png")]) == 0
+    assert capsys.readouterr().out.split("\t")[1].startswith("blue")
+
+
+def test_plain_progress_lines_when_not_a_terminal(tmp_path, capsys):
+    assert main(["train", "--data", "digits", "--model", "mlp", "--epochs", "2", "--out", str(tmp_path),
+                 "--name", "p"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("training ") and "batches/epoch x 2 epochs" in err[0]
+    assert err[1].startswith("epoch 1/2  train loss") and "samples/s" in err[1] and "valid loss" in err[1]
+    assert err[-1].startswith("stopped: completed 2 epochs")
