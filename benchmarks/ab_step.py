@@ -1,0 +1,99 @@
+"""Interleaved A/B of trainwell's training step against a hand-tuned loop, in one process.
+
+    python benchmarks/ab_step.py                          # convnet and mlp, batches 128 and 512 (~3 min)
+    python benchmarks/ab_step.py --models convnet --batch-sizes 512 --reps 8
+
+throughput.py measures every loop in its own fresh process, which is fair on peak memory but lets
+machine noise and process state land on one loop and not the other. Here the two loops alternate in
+short blocks inside one process (same data, same threads, same precision: bf16 autocast, channels_last
+for the conv net, plain cross-entropy, SGD with momentum), and the median of the blocks is reported.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(HERE))
+
+from throughput import load_data, mlp_net, reference_net, write_section  # noqa: E402
+
+
+def measure(model: str, bs: int, reps: int, block_steps: int) -> tuple[float, float]:
+    import torch
+    import torch.nn.functional as F
+
+    from trainwell.config import Config
+    from trainwell.precision import choose
+    from trainwell.trainer import Trainer
+
+    splits = load_data(54000)
+    is_conv = model == "convnet"
+    policy = choose("auto", "auto", is_conv)
+    make = reference_net if is_conv else mlp_net
+    torch.manual_seed(0)
+    cfg = Config(model=model, batch_size=bs, epochs=1, weight_decay=0.0, label_smoothing=0.0, checkpoint_every=0,
+                 schedule="constant", warmup=0.0)
+    trainer = Trainer(make(), splits, cfg, policy)
+    batches = (b for epoch in range(10**6) for b in trainer._batches(epoch, 0))
+
+    net = make()
+    x, y = splits.x_train, splits.y_train
+    if policy.channels_last:
+        net, x = net.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+
+    def plain() -> None:
+        idx = torch.randint(0, len(y), (bs,))
+        with policy.autocast():
+            loss = F.cross_entropy(net(x[idx]), y[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    def trainwell_step() -> None:
+        trainer.train_step(*next(batches))
+        trainer._dispatch("on_batch_end")
+
+    rates: dict[str, list[float]] = {"plain": [], "trainwell": []}
+    for _ in range(reps):
+        for name, step in (("plain", plain), ("trainwell", trainwell_step)):
+            for _ in range(2):
+                step()
+            t = time.perf_counter()
+            for _ in range(block_steps):
+                step()
+            rates[name].append(bs * block_steps / (time.perf_counter() - t))
+    return statistics.median(rates["plain"]), statistics.median(rates["trainwell"])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", default="convnet,mlp")
+    ap.add_argument("--batch-sizes", default="128,512")
+    ap.add_argument("--reps", type=int, default=6)
+    ap.add_argument("--results", default=os.path.join(HERE, "RESULTS.md"))
+    ap.add_argument("--no-write", action="store_true")
+    a = ap.parse_args()
+    lines = [f"Command: `python benchmarks/ab_step.py {' '.join(sys.argv[1:])}`  ",
+             f"Measured {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPU cores; median samples/s over "
+             f"{a.reps} interleaved blocks.", "",
+             "| model | batch | hand-tuned loop | trainwell | trainwell / tuned |", "| --- | ---: | ---: | ---: | ---: |"]
+    for model in a.models.split(","):
+        for bs in [int(b) for b in a.batch_sizes.split(",")]:
+            steps = max(4, 4096 // bs) if model == "convnet" else 100
+            plain, tw = measure(model, bs, a.reps, steps)
+            lines.append(f"| {model} | {bs} | {plain:,.0f} | {tw:,.0f} | {tw / plain:.2f}x |")
+            print(lines[-1], flush=True)
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if not a.no_write:
+        write_section(a.results, "ab_step", text)
+
+
+if __name__ == "__main__":
+    main()
