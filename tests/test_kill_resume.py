@@ -71,9 +71,8 @@ def test_sigterm_saves_exits_130_and_resumes_identically(tmp_path):
         time.sleep(0.05)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
-    if proc.returncode == 0:
-        pytest.skip("the run finished before SIGTERM arrived")
-    assert proc.returncode == 130 and "interrupted at epoch" in err and "Traceback" not in err
+    # The first checkpoint comes at step 25 of ~970, so the signal always lands mid-run.
+    assert proc.returncode == 130, err and "interrupted at epoch" in err and "Traceback" not in err
     assert not (out / "t" / "summary.json").exists()
     subprocess.run(_cmd(out, "t"), check=True, timeout=300)
     assert (out / "t" / "model.safetensors").read_bytes() == (out / "ref" / "model.safetensors").read_bytes()
