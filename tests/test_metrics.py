@@ -25,3 +25,9 @@ def test_evaluate_golden_small_case():
     assert m["error"] == 0.5 and "top5_error" not in m  # 3 classes: top-5 is meaningless
     expected = torch.nn.functional.cross_entropy(x, y).item()
     assert abs(m["loss"] - expected) < 1e-9
+
+
+def test_a_tie_counts_as_a_miss():
+    logits = torch.tensor([[1.0, 1.0, 0.0], [2.0, 1.0, 1.0]])
+    y = torch.tensor([1, 0])
+    assert rank_counts(logits, y).tolist() == [1, 1, 0, 0, 0, 0]

@@ -10,9 +10,10 @@ from trainwell.precision import Precision
 
 def rank_counts(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Counts of examples whose true class ranks 0, 1, 2, 3, 4, >= 5, where the rank is the number of
-    classes scoring strictly above it. counts[0] = top-1 hits, counts[:5].sum() = top-5 hits (ties count
-    in the example's favour). Four small ops and no host sync: cheap enough for every training step."""
-    ranks = (logits > logits.gather(1, y[:, None])).sum(dim=1).clamp_(max=5)
+    other classes scoring at least as high. counts[0] = top-1 hits, counts[:5].sum() = top-5 hits. A tie
+    counts against the example (bf16 logits do tie): errors are never flattered. A few small ops and no
+    host sync: cheap enough for every training step."""
+    ranks = ((logits >= logits.gather(1, y[:, None])).sum(dim=1) - 1).clamp_(max=5)
     return torch.bincount(ranks, minlength=6)
 
 
