@@ -116,6 +116,12 @@ def test_predict_wrong_input_kind(digits_run, tmp_path, capsys):
     np.savez(tmp_path / "bad.npz", x=np.zeros((2, 5, 5)))
     assert main(["predict", digits_run, str(tmp_path / "bad.npz")]) == 2
     assert "expects [1, 8, 8]" in capsys.readouterr().err
+    (tmp_path / "corrupt.npz").write_bytes(b"PK\x03\x04garbage")
+    (tmp_path / "latin.csv").write_bytes(b"a,b\n\xff\xfe,1\n")
+    for bad in ("corrupt.npz", "latin.csv"):
+        assert main(["predict", digits_run, str(tmp_path / bad)]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and bad in err
 
 
 def test_divergence_exits_3_and_keeps_no_model(tmp_path, capsys):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import zipfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,7 +117,7 @@ def _npz_inputs(path: str) -> np.ndarray:
             x = z["x"]
     except UserError:
         raise
-    except (OSError, ValueError, EOFError) as e:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise UserError(f"{path}: not a readable .npz file ({type(e).__name__}); save it with numpy.savez") from None
     return _image_layout(path, x, "x")
 
@@ -124,8 +125,11 @@ def _npz_inputs(path: str) -> np.ndarray:
 def _csv_inputs(path: str, pre: Preprocess) -> np.ndarray:
     import csv
 
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = [r for r in csv.reader(f) if r]
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = [r for r in csv.reader(f) if r]
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise UserError(f"{path}: not a readable UTF-8 CSV file ({type(e).__name__}); save it as UTF-8 CSV") from None
     if len(rows) < 2:
         raise UserError(f"{path}: needs a header row and at least one data row")
     header = [h.strip() for h in rows[0]]
