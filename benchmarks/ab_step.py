@@ -39,7 +39,7 @@ def measure(model: str, bs: int, reps: int, block_steps: int) -> tuple[float, fl
     cfg = Config(model=model, batch_size=bs, epochs=1, weight_decay=0.0, label_smoothing=0.0, checkpoint_every=0,
                  schedule="constant", warmup=0.0)
     trainer = Trainer(make(), splits, cfg, policy)
-    batches = (b for epoch in range(10**6) for b in trainer._batches(epoch, 0))
+    batches = (b for epoch in range(10**6) for b in trainer.batches(epoch))
 
     net = make()
     x, y = splits.x_train, splits.y_train
@@ -57,7 +57,6 @@ def measure(model: str, bs: int, reps: int, block_steps: int) -> tuple[float, fl
 
     def trainwell_step() -> None:
         trainer.train_step(*next(batches))
-        trainer._dispatch("on_batch_end")
 
     rates: dict[str, list[float]] = {"plain": [], "trainwell": []}
     for _ in range(reps):

@@ -108,7 +108,7 @@ def worker(loop: str, model_name: str, bs: int, steps: int, device: str) -> dict
                      checkpoint_every=0, device=device, schedule="constant", warmup=0.0,
                      compile=loop == "trainwell-compile")
         trainer = Trainer(net, splits, cfg, policy)
-        it = (b for epoch in range(10**6) for b in trainer._batches(epoch, 0))
+        it = (b for epoch in range(10**6) for b in trainer.batches(epoch))
         t = time.perf_counter()
         for _ in range(WARMUP):
             trainer.train_step(*next(it))
@@ -117,7 +117,6 @@ def worker(loop: str, model_name: str, bs: int, steps: int, device: str) -> dict
         t = time.perf_counter()
         for _ in range(steps):
             trainer.train_step(*next(it))
-            trainer._dispatch("on_batch_end")
         sync(dev)
         dt = time.perf_counter() - t
     else:

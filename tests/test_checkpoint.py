@@ -181,3 +181,71 @@ def test_resume_auto_finds_the_interrupted_run_and_keeps_its_checkpoint(blobs_np
     assert (folder / f"ckpt-{resumed_step:09d}.json").exists()
     with pytest.raises(trainwell.UserError, match="no interrupted run"):
         trainwell.train(**_opts(blobs_npz, tmp_path, resume="auto"))
+
+
+def test_resuming_with_another_monitor_is_refused(blobs_npz, tmp_path):
+    """Defect 1: the old metric's best value used to be loaded into the new monitor."""
+    with pytest.raises(Interrupted):
+        trainwell.train(**_opts(blobs_npz, tmp_path, name="cut", callbacks=[InterruptAt(13)]))
+    with pytest.raises(trainwell.UserError, match=r"monitor: 'valid_error' -> 'valid_loss'"):
+        trainwell.train(**_opts(blobs_npz, tmp_path, resume=str(tmp_path / "runs" / "cut"), monitor="valid_loss"))
+    run = trainwell.train(**_opts(blobs_npz, tmp_path, resume=str(tmp_path / "runs" / "cut"), monitor="auto"))
+    assert len(run.history) == 3
+
+
+def test_a_monitor_never_takes_another_metrics_best():
+    from trainwell.callbacks import Monitor
+
+    saved = Monitor("valid_error")
+    saved.improved({"epoch": 1, "valid_error": 0.1})
+    with pytest.raises(trainwell.UserError, match="tracked 'valid_error'"):
+        Monitor("valid_loss").load(saved.state())
+
+
+class Counter(Callback):
+    def __init__(self, start):
+        self.count = start
+
+    def on_batch_end(self, trainer):
+        self.count += 1
+
+    def state_dict(self):
+        return {"count": self.count}
+
+    def load_state_dict(self, state):
+        self.count = state["count"]
+
+
+def test_two_callbacks_of_one_class_keep_their_own_state(blobs_npz, tmp_path):
+    """Defect 5: callback state was keyed by class name, so the second overwrote the first."""
+    with pytest.raises(Interrupted):
+        trainwell.train(**_opts(blobs_npz, tmp_path, name="c", callbacks=[Counter(0), Counter(1000), InterruptAt(10)]))
+    a, b = Counter(0), Counter(0)
+    trainwell.train(**_opts(blobs_npz, tmp_path, resume=str(tmp_path / "runs" / "c"), callbacks=[a, b]))
+    steps = json.load(open(tmp_path / "runs" / "c" / "summary.json"))
+    total = steps["epochs_run"] * -(-steps["sizes"]["train"] // 16)
+    assert (a.count, b.count) == (total, 1000 + total)
+
+
+def test_foreign_files_in_the_checkpoint_folder_are_left_alone(tmp_path):
+    """Defect 5: a user's own *.safetensors in checkpoints/ used to raise ValueError."""
+    for name in ("mine.safetensors", "ckpt-latest.safetensors"):
+        (tmp_path / name).write_bytes(b"not ours")
+    for step in (1, 2, 3):
+        ckpt.save_checkpoint(str(tmp_path), step, _tensors(step), {"v": step})
+    assert (tmp_path / "mine.safetensors").exists() and (tmp_path / "ckpt-latest.safetensors").exists()
+    assert ckpt.latest_checkpoint(str(tmp_path))[0] == 3
+
+
+def test_nested_state_round_trip_keeps_list_order_and_key_types(tmp_path):
+    """CUDA RNG states are a list by device: device 10 must come back after device 2, not before."""
+    devices = [torch.full((3,), float(i)) for i in range(12)]
+    state = {"rng": {"cuda": devices}, "optimizer": {"state": {0: {"momentum_buffer": torch.ones(2)}, 10: {}},
+                                                         "param_groups": [{"params": [0, 10], "lr": 0.1}]},
+             "best": None, "history": [{"epoch": 1, "valid_error": 0.25}]}
+    ckpt.save_state(str(tmp_path), 7, state)
+    step, back = ckpt.load_latest_state(str(tmp_path))
+    assert step == 7 and [int(t[0]) for t in back["rng"]["cuda"]] == list(range(12))
+    assert set(back["optimizer"]["state"]) == {0, 10} and back["best"] is None
+    assert back["history"] == state["history"]
+    assert torch.equal(back["optimizer"]["state"][0]["momentum_buffer"], torch.ones(2))

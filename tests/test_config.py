@@ -6,8 +6,9 @@ from trainwell.errors import UserError
 
 def test_defaults_follow_the_lecture():
     cfg = Config()
-    assert cfg.init == "glorot" and cfg.optimizer == "momentum" and cfg.final_lr_fraction == pytest.approx(0.01)
+    assert cfg.optimizer == "momentum" and cfg.final_lr_fraction == pytest.approx(0.01)
     assert cfg.lr == 0.05  # resolved from the optimizer and written out
+    assert cfg.init == "auto" and cfg.model == "auto"  # resolved from the data: see tests/test_auto.py
 
 
 def test_optimizer_picks_its_own_default_lr():
@@ -51,3 +52,33 @@ def test_yaml_not_a_mapping(tmp_path):
     f.write_text("- 1\n- 2\n")
     with pytest.raises(UserError, match="mapping"):
         build_config(config_file=str(f))
+
+
+def test_config_validates_against_the_registries(monkeypatch):
+    """Adding a name to a registry is the one edit that makes the config accept it."""
+    from trainwell import models, optim
+
+    with pytest.raises(UserError, match="optimizer: unknown 'lion'"):
+        Config(optimizer="lion")
+    monkeypatch.setitem(optim.OPTIMIZERS, "lion", ("SGD", {}))
+    monkeypatch.setitem(optim.DEFAULT_LR, "lion", 0.01)
+    assert Config(optimizer="lion").lr == 0.01
+    monkeypatch.setitem(models.REGISTRY, "tiny", "trainwell.models.mlp:mlp")
+    monkeypatch.setattr(models, "CHOICES", (*models.CHOICES, "tiny"))
+    assert Config(model="tiny").model == "tiny"
+
+
+def test_help_lists_the_registries_and_the_config_defaults_without_importing_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, trainwell.cli as c; h = c.build_parser()._subparsers._group_actions[0]"
+            ".choices['train'].format_help(); print('torch' in sys.modules); print(h)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.startswith("False")
+    flat = " ".join(out.split())
+    from trainwell import augment, models, optim
+
+    for names in (optim.OPTIMIZERS, optim.SCHEDULES, models.ACTIVATIONS, models.CHOICES, augment.OPS):
+        assert " | ".join(names) in flat
+    assert "(default 128)" in flat and "(default 0.0005)" in flat  # batch_size, weight_decay from Config

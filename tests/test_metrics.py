@@ -31,3 +31,18 @@ def test_a_tie_counts_as_a_miss():
     logits = torch.tensor([[1.0, 1.0, 0.0], [2.0, 1.0, 1.0]])
     y = torch.tensor([1, 0])
     assert rank_counts(logits, y).tolist() == [1, 1, 0, 0, 0, 0]
+
+
+def test_predict_logits_hands_the_model_back_in_its_mode():
+    """Defect 5: predict_logits used to leave a training model in eval mode."""
+    from trainwell.metrics import evaluate, predict_logits
+    from trainwell.precision import choose
+
+    net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Dropout(0.5)).train()
+    policy = choose("cpu", "fp32", False)
+    assert predict_logits(net, torch.zeros(5, 4), policy).shape == (5, 3) and net.training
+    evaluate(net, torch.zeros(5, 4), torch.zeros(5, dtype=torch.long), policy)
+    assert net.training
+    net.eval()
+    predict_logits(net, torch.zeros(5, 4), policy)
+    assert not net.training

@@ -96,7 +96,7 @@ def test_early_stopping_restores_the_best_epoch(blobs_npz, tmp_path):
 def test_unknown_monitor_fails_at_the_first_epoch():
     from trainwell.callbacks import Monitor
 
-    with pytest.raises(KeyError, match="available: .*valid_error"):
+    with pytest.raises(trainwell.UserError, match="did you mean 'valid_error'.*available: .*valid_error"):
         Monitor("valid_acc").check({"epoch": 1, "valid_error": 0.1, "train_loss": 1.0})
 
 
@@ -144,3 +144,37 @@ def test_users_module_and_datasets(tmp_path):
     net = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
     run = trainwell.train(model=net, data=ds, epochs=30, quiet=True, out=str(tmp_path), lr=0.1, precision="fp32")
     assert run.test_accuracy > 0.85 and run.model is net
+
+
+class Improving(Callback):
+    """Amends valid_error at on_validation_end to a sequence that keeps improving."""
+
+    def __init__(self, values):
+        self.values, self.seen_by_epoch_end = values, []
+
+    def on_validation_end(self, trainer):
+        trainer.state.record["valid_error"] = self.values[trainer.state.epoch]
+
+    def on_epoch_end(self, trainer):
+        self.seen_by_epoch_end.append(trainer.history[-1]["valid_error"])
+
+
+def test_selection_and_early_stopping_read_the_same_amended_record(blobs_npz, tmp_path):
+    """Defect 3: built-in early stopping used to read the record before a user's callback amended it.
+
+    On these easy blobs the real validation error hits 0 at once and stays there, so early stopping on
+    the real values would stop at epoch 3; on the amended values it never stops and the last epoch wins.
+    """
+    values = [0.5, 0.4, 0.3, 0.2, 0.1, 0.05]
+    cb = Improving(values)
+    run = _train(blobs_npz, tmp_path, epochs=6, patience=2, callbacks=[cb])
+    assert len(run.history) == 6 and run.summary["best_epoch"] == 6
+    assert run.history.column("valid_error") == values == cb.seen_by_epoch_end
+    assert "completed" in run.summary["stop_reason"]
+
+
+def test_early_stopping_with_its_own_monitor(blobs_npz, tmp_path):
+    script = Script([0.5, 0.3, 0.35, 0.4, 0.1, 0.1])
+    stop = EarlyStopping(patience=1, monitor="valid_error")
+    run = _train(blobs_npz, tmp_path, epochs=6, callbacks=[script, stop])
+    assert len(run.history) == 3 and "valid_error did not improve for 1 epochs" in run.summary["stop_reason"]

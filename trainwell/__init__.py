@@ -12,10 +12,11 @@ from typing import Any
 
 __version__ = "0.1.0"
 __all__ = ["Callback", "Config", "EarlyStopping", "History", "Run", "Trainer", "TrainingFailed", "UserError",
-           "evaluate_run", "load_run", "predict", "train"]
+           "evaluate_run", "finish", "fit", "load_run", "predict", "prepare", "read_run", "train"]
 
 _WHERE = {"Callback": "trainwell.callbacks", "EarlyStopping": "trainwell.callbacks", "Config": "trainwell.config",
-          "History": "trainwell.history", "Run": "trainwell.run", "train": "trainwell.run",
+          "History": "trainwell.history", "Run": "trainwell.rundir", "read_run": "trainwell.rundir",
+          "train": "trainwell.run", "prepare": "trainwell.run", "fit": "trainwell.run", "finish": "trainwell.run",
           "Trainer": "trainwell.trainer", "TrainingFailed": "trainwell.errors", "UserError": "trainwell.errors",
           "evaluate_run": "trainwell.inference", "load_run": "trainwell.inference", "predict": "trainwell.inference"}
 

@@ -6,10 +6,14 @@ save and restore, so resumed runs stay bit-identical. Applied to training batche
 """
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
+from typing import TYPE_CHECKING
 
-KNOWN = {"flip": None, "translate": int}
+if TYPE_CHECKING:
+    import torch
+
+# The one registry of augmentation ops: name -> type of its value (None: takes no value). torch is
+# imported only when a batch is augmented, so that `trainwell --help` can list the ops instantly.
+OPS = {"flip": None, "translate": int}
 
 
 def parse(spec: str) -> dict[str, int | None]:
@@ -17,9 +21,9 @@ def parse(spec: str) -> dict[str, int | None]:
     out: dict[str, int | None] = {}
     for part in (p.strip() for p in spec.split(",") if p.strip()):
         name, _, value = part.partition("=")
-        if name not in KNOWN:
-            raise ValueError(f"unknown augmentation '{name}'; use {', '.join(KNOWN)} (e.g. flip,translate=2)")
-        if KNOWN[name] is None:
+        if name not in OPS:
+            raise ValueError(f"unknown augmentation '{name}'; use {', '.join(OPS)} (e.g. flip,translate=2)")
+        if OPS[name] is None:
             if value:
                 raise ValueError(f"'{name}' takes no value")
             out[name] = None
@@ -42,6 +46,8 @@ class Augment:
         return bool(self.ops)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        import torch
+
         if x.ndim != 4:
             return x  # feature vectors: nothing geometric to do
         if "flip" in self.ops:
@@ -55,6 +61,9 @@ class Augment:
 
 def translate(x: torch.Tensor, k: int) -> torch.Tensor:
     """Shift every image by its own random (dy, dx) in [-k, k]^2, replicating the edge pixels."""
+    import torch
+    import torch.nn.functional as F
+
     b, c, h, w = x.shape
     padded = F.pad(x, (k, k, k, k), mode="replicate")
     dy = torch.randint(0, 2 * k + 1, (b,), device=x.device)

@@ -16,9 +16,8 @@ from typing import Any
 
 import torch
 
-from trainwell.errors import UserError
-
 _NAME = re.compile(r"^ckpt-(\d{9})\.json$")
+_TENSORS = re.compile(r"^ckpt-(\d{9})\.safetensors$")
 FORMAT = 1
 
 
@@ -46,7 +45,7 @@ def fsync_dir(folder: str) -> None:
         os.close(fd)
 
 
-def _sha(data: bytes) -> str:
+def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
@@ -71,8 +70,8 @@ def save_checkpoint(folder: str, step: int, tensors: dict[str, torch.Tensor], me
     blob = save_tensors_bytes(tensors)
     stem = os.path.join(folder, f"ckpt-{step:09d}")
     atomic_write(stem + ".safetensors", blob)
-    body = {"format": FORMAT, "step": step, "tensors_sha256": _sha(blob), "meta": meta}
-    record = {"body": body, "sha256": _sha(_canonical(body))}
+    body = {"format": FORMAT, "step": step, "tensors_sha256": sha256(blob), "meta": meta}
+    record = {"body": body, "sha256": sha256(_canonical(body))}
     atomic_write(stem + ".json", json.dumps(record).encode())
     _prune(folder, keep, (protect or set()) | {step})
     return stem
@@ -95,8 +94,9 @@ def _prune(folder: str, keep: int, protect: set[int]) -> None:
                 os.unlink(p)
     newest = max(steps, default=-1)
     for n in os.listdir(folder):  # leftovers of a save that was killed: temp files, tensors without JSON
-        orphan = n.endswith(".safetensors") and not os.path.exists(os.path.join(folder, n[:-12] + ".json"))
-        if n.startswith(".tmp-") or orphan and int(n[5:14]) < newest:
+        m = _TENSORS.match(n)  # files that are not ours (a user's own *.safetensors) are left alone
+        orphan = m is not None and not os.path.exists(os.path.join(folder, n[:-12] + ".json"))
+        if n.startswith(".tmp-") or orphan and int(m.group(1)) < newest:
             os.unlink(os.path.join(folder, n))
 
 
@@ -110,14 +110,14 @@ def load_checkpoint(folder: str, step: int) -> tuple[dict[str, torch.Tensor], di
     try:
         record = json.loads(raw)
         body = record["body"]
-        ok = isinstance(record, dict) and record.get("sha256") == _sha(_canonical(body))
+        ok = isinstance(record, dict) and record.get("sha256") == sha256(_canonical(body))
     except (ValueError, KeyError, TypeError, UnicodeDecodeError):
         ok = False
     if not ok:
         raise ValueError(f"{stem}.json: hash mismatch or unreadable")
     with open(stem + ".safetensors", "rb") as f:
         blob = f.read()
-    if _sha(blob) != body["tensors_sha256"]:
+    if sha256(blob) != body["tensors_sha256"]:
         raise ValueError(f"{stem}.safetensors: content hash mismatch")
     return load(blob), body["meta"]
 
@@ -135,30 +135,71 @@ def latest_checkpoint(folder: str) -> tuple[int, dict[str, torch.Tensor], dict[s
     return None
 
 
-# --- the final model: model.safetensors + model.json --------------------------------------------------
+# --- any nested state (a trainer's) <-> tensors + JSON ---------------------------------------------------
 
-def save_model(run_dir: str, state_dict: dict[str, torch.Tensor], spec: dict[str, Any]) -> None:
-    blob = save_tensors_bytes(state_dict)
-    atomic_write(os.path.join(run_dir, "model.safetensors"), blob)
-    spec = dict(spec, weights_sha256=_sha(blob))
-    atomic_write(os.path.join(run_dir, "model.json"), json.dumps(spec, indent=2).encode())
+def flatten(state: Any, prefix: str = "") -> tuple[dict[str, torch.Tensor], Any]:
+    """Split a nested state of dicts, lists, tensors and JSON scalars into (tensors by path, JSON skeleton).
+
+    Dicts with non-string keys (an optimizer's parameter ids) keep their key types; list order is kept
+    (CUDA RNG states are a list indexed by device). `unflatten` inverts it exactly.
+    """
+    tensors: dict[str, torch.Tensor] = {}
+
+    def walk(obj: Any, path: str) -> Any:
+        if isinstance(obj, torch.Tensor):
+            tensors[path] = obj
+            return {"$tensor": path}
+        if isinstance(obj, dict):
+            if all(isinstance(k, str) for k in obj):
+                return {k: walk(v, f"{path}.{k}" if path else k) for k, v in obj.items()}
+            return {"$items": [[k, walk(v, f"{path}.{k}")] for k, v in obj.items()]}
+        if isinstance(obj, (list, tuple)):
+            return [walk(v, f"{path}.{i}") for i, v in enumerate(obj)]
+        if obj is None or isinstance(obj, (bool, int, float, str)):
+            return obj
+        raise TypeError(f"checkpoint state at '{path}': {type(obj).__name__} is neither a tensor nor JSON")
+
+    return tensors, walk(state, prefix)
 
 
-def load_model_files(run_dir: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    from safetensors.torch import load
+def unflatten(skeleton: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    if isinstance(skeleton, dict):
+        if set(skeleton) == {"$tensor"}:
+            return tensors[skeleton["$tensor"]]
+        if set(skeleton) == {"$items"}:
+            return {k: unflatten(v, tensors) for k, v in skeleton["$items"]}
+        return {k: unflatten(v, tensors) for k, v in skeleton.items()}
+    if isinstance(skeleton, list):
+        return [unflatten(v, tensors) for v in skeleton]
+    return skeleton
 
-    spec_path = os.path.join(run_dir, "model.json")
-    weights_path = os.path.join(run_dir, "model.safetensors")
-    for p in (spec_path, weights_path):
-        if not os.path.isfile(p):
-            raise UserError(f"{p}: not found; is {run_dir} a finished trainwell run directory?")
-    try:
-        with open(spec_path, encoding="utf-8") as f:
-            spec = json.load(f)
-        with open(weights_path, "rb") as f:
-            blob = f.read()
-    except (ValueError, UnicodeDecodeError) as e:
-        raise UserError(f"{spec_path}: unreadable ({e}); the run directory is damaged") from None
-    if not isinstance(spec, dict) or _sha(blob) != spec.get("weights_sha256"):
-        raise UserError(f"{weights_path}: content hash does not match model.json; the file is damaged")
-    return load(blob), spec
+
+def save_state(folder: str, step: int, state: dict[str, Any], protect: set[int] | None = None) -> str:
+    """Checkpoint a nested state (e.g. `Trainer.state_dict()`) as checkpoint `step`."""
+    tensors, skeleton = flatten(state)
+    return save_checkpoint(folder, step, tensors, {"state": skeleton}, protect=protect)
+
+
+def load_latest_state(folder: str) -> tuple[int, dict[str, Any]] | None:
+    """The newest checkpoint that verifies, as (step, nested state); None when there is none."""
+    found = latest_checkpoint(folder)
+    if found is None:
+        return None
+    step, tensors, meta = found
+    if "state" not in meta:
+        return None  # a checkpoint of an older trainwell: not resumable by this one
+    return step, unflatten(meta["state"], tensors)
+
+
+def rng_state() -> dict[str, Any]:
+    """The global generators that dropout and augmentation draw from; CUDA devices as a list, in order."""
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = list(torch.cuda.get_rng_state_all())
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if torch.cuda.is_available() and state.get("cuda"):
+        torch.cuda.set_rng_state_all(state["cuda"])  # a list indexed by device: device 10 after device 2

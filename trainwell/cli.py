@@ -9,51 +9,74 @@ import sys
 
 EXAMPLES = """examples:
   trainwell train                                   # Fashion-MNIST, conv net, the course's defaults
-  trainwell train --data digits --model mlp --hidden 64 --epochs 20
-  trainwell train --data my.csv --label species --model mlp --optimizer adam
+  trainwell train --data my.csv --label species     # an MLP for feature vectors, chosen from the data
+  trainwell train --data photos/                    # one sub-folder of PNG/JPEG per class: a conv net
+  trainwell train --data digits --model mlp --hidden 64 --epochs 20 --optimizer adam
   trainwell train --config exp.yaml lr=0.02 epochs=5
   trainwell train --resume runs/NAME                # carry on after Ctrl-C or a crash
   trainwell evaluate runs/NAME
   trainwell predict runs/NAME shirt.png --top 3
 """
 
-# (flag, config key, type, help). Defaults live in Config only; None here means "not given".
+# (flag, config key, type, help). The default and the list of names are appended from Config and the
+# registries when the parser is built, so the help cannot drift from the code.
 TRAIN_FLAGS = [
-    ("--data", "data", str, "fashion-mnist | digits | FILE.npz | FILE.csv | IMAGE_DIR (default fashion-mnist)"),
+    ("--data", "data", str, "fashion-mnist | digits | FILE.npz | FILE.csv | IMAGE_DIR"),
     ("--data-dir", "data_dir", str, "folder with the Fashion-MNIST IDX files (default: Debian's, or $TRAINWELL_DATA)"),
     ("--label", "label", str, "CSV label column (default: 'label', else the last column)"),
-    ("--image-size", "image_size", int, "image folders: resize to this square size"),
-    ("--valid-fraction", "valid_fraction", float, "stratified validation split of the training data (0.1)"),
-    ("--test-fraction", "test_fraction", float, "test split for sources without a test set (0.2)"),
+    ("--image-size", "image_size", int, "image folders: resize to this square size (default: the first image's)"),
+    ("--valid-fraction", "valid_fraction", float, "stratified validation split of the training data"),
+    ("--test-fraction", "test_fraction", float, "test split for sources without a test set"),
     ("--limit-train", "limit_train", int, "use only N training examples (quick experiments)"),
-    ("--augment", "augment", str, "training augmentation, e.g. flip,translate=2 (default none)"),
-    ("--model", "model", str, "mlp | convnet | FILE.py:FUNCTION (default convnet)"),
+    ("--augment", "augment", str, "training augmentation, e.g. flip,translate=2; ops: {choices}"),
+    ("--model", "model", str, "{choices} (auto: a conv net for images, an MLP for feature vectors)"),
     ("--hidden", "hidden", str, "hidden sizes, e.g. 256,128 (mlp) or fully connected sizes (convnet)"),
-    ("--width", "width", int, "convnet channels in the first stage, doubled per stage (32)"),
-    ("--depth", "depth", int, "convnet stages of [conv, conv, pool] (2)"),
-    ("--activation", "activation", str, "relu | tanh | sigmoid"),
+    ("--width", "width", int, "convnet channels in the first stage, doubled per stage"),
+    ("--depth", "depth", int, "convnet stages of [conv, conv, pool]"),
+    ("--activation", "activation", str, "{choices}"),
     ("--batch-norm", "batch_norm", str, "convnet batch norm: true | false"),
-    ("--dropout", "dropout", float, "dropout probability after each hidden layer (0)"),
-    ("--init", "init", str, "glorot | kaiming | default (glorot: U[-b, b], b = sqrt(6/(fan_in+fan_out)))"),
-    ("--optimizer", "optimizer", str, "sgd | momentum | nesterov | adagrad | rmsprop | adam | adamw"),
-    ("--lr", "lr", float, "learning rate (default depends on the optimizer: 0.05 momentum, 0.001 adam)"),
-    ("--momentum", "momentum", float, "momentum beta (0.9)"),
-    ("--weight-decay", "weight_decay", float, "L2 weight decay (5e-4; decoupled for adamw)"),
-    ("--schedule", "schedule", str, "onecycle | cosine | linear | step | exponential | constant"),
+    ("--dropout", "dropout", float, "dropout probability after each hidden layer"),
+    ("--init", "init", str, "{choices} (auto: the model's own design, glorot for mlp and convnet; "
+     "a model of your own keeps its weights)"),
+    ("--optimizer", "optimizer", str, "{choices}"),
+    ("--lr", "lr", float, "learning rate (default per optimizer: {lr_defaults})"),
+    ("--momentum", "momentum", float, "momentum beta"),
+    ("--weight-decay", "weight_decay", float, "L2 weight decay (decoupled for adamw)"),
+    ("--schedule", "schedule", str, "{choices}"),
     ("--warmup", "warmup", float, "fraction of training spent warming up the learning rate"),
-    ("--final-lr-fraction", "final_lr_fraction", float, "lr at the end / peak lr (0.01: the course's ~100x decay)"),
-    ("--epochs", "epochs", int, "epochs (10)"),
-    ("--batch-size", "batch_size", int, "mini-batch size (128; 1 = per-example SGD)"),
-    ("--label-smoothing", "label_smoothing", float, "label smoothing of the training loss (0.1; 0 = plain cross-entropy)"),
+    ("--final-lr-fraction", "final_lr_fraction", float, "lr at the end / peak lr (the course's ~100x decay)"),
+    ("--epochs", "epochs", int, "epochs"),
+    ("--batch-size", "batch_size", int, "mini-batch size (1 = per-example SGD)"),
+    ("--label-smoothing", "label_smoothing", float, "label smoothing of the training loss (0 = plain cross-entropy)"),
     ("--patience", "patience", int, "early stopping: epochs without improvement before stopping (0 = off)"),
-    ("--monitor", "monitor", str, "metric for selection and early stopping: valid_error | valid_loss"),
-    ("--seed", "seed", int, "random seed (0): same flags, same machine -> same history"),
-    ("--device", "device", str, "auto | cpu | cuda"),
-    ("--precision", "precision", str, "auto | fp32 | bf16 (auto: bf16 where the hardware has bf16 units)"),
+    ("--monitor", "monitor", str, "metric for selection and early stopping, e.g. valid_error, valid_loss, "
+     "valid_top5_error (auto: valid_error, train_loss without a validation split)"),
+    ("--seed", "seed", int, "random seed: same flags, same machine -> same history"),
+    ("--device", "device", str, "{choices}"),
+    ("--precision", "precision", str, "{choices} (auto: bf16 where the hardware has bf16 units)"),
     ("--compile", "compile", str, "torch.compile the model: true | false"),
-    ("--threads", "threads", int, "CPU threads (default: torch's, one per core)"),
-    ("--checkpoint-every", "checkpoint_every", int, "steps between mid-epoch checkpoints (200; 0 = epoch ends)"),
+    ("--threads", "threads", int, "CPU threads (0: torch's default, one per core)"),
+    ("--checkpoint-every", "checkpoint_every", int, "steps between mid-epoch checkpoints (0 = epoch ends only)"),
 ]
+
+
+def _flag_help(key: str, text: str) -> str:
+    """A flag's help with its names from the registries and its default from Config."""
+    from dataclasses import fields
+
+    from trainwell import augment, config, models, optim
+
+    choices = {"model": [*models.CHOICES, "FILE.py:FUNCTION"], "activation": models.ACTIVATIONS,
+               "init": models.INITS, "optimizer": optim.OPTIMIZERS, "schedule": optim.SCHEDULES,
+               "augment": augment.OPS, "device": config.DEVICES, "precision": config.PRECISIONS}
+    text = text.format(choices=" | ".join(choices.get(key, ())),
+                       lr_defaults=", ".join(f"{k} {v:g}" for k, v in optim.DEFAULT_LR.items()))
+    default = {f.name: f.default for f in fields(config.Config)}[key]
+    if default not in (None, "") and "(default" not in text and "(auto:" not in text:
+        text += f" (default {default})"
+    elif isinstance(default, str) and default == "auto":
+        text += " (default auto)"
+    return text
 
 
 class _Parser(argparse.ArgumentParser):
@@ -74,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     group = None
     for flag, key, typ, text in TRAIN_FLAGS:
         group = t.add_argument_group(groups[flag]) if flag in groups else group
-        group.add_argument(flag, dest=key, type=typ, default=None, help=text, metavar=_metavar(typ))
+        group.add_argument(flag, dest=key, type=typ, default=None, help=_flag_help(key, text), metavar=_metavar(typ))
     run = t.add_argument_group("the run")
     run.add_argument("--config", dest="config_file", metavar="FILE.yaml",
                      help="YAML file of options (flags and key=value win over it)")

@@ -12,18 +12,10 @@ from typing import Any, get_type_hints
 
 from trainwell.errors import UserError
 
-MODELS = ("mlp", "convnet")
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
-SCHEDULES = ("onecycle", "cosine", "linear", "step", "exponential", "constant")
-INITS = ("glorot", "kaiming", "default")
-ACTIVATIONS = ("relu", "tanh", "sigmoid")
+from trainwell import augment, models, optim
+
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
-MONITORS = ("valid_error", "valid_loss", "valid_top5_error")
-
-# The learning rate each optimizer gets when none is given: the usual safe starting points.
-DEFAULT_LR = {"sgd": 0.05, "momentum": 0.05, "nesterov": 0.05, "adagrad": 0.01,
-              "rmsprop": 0.001, "adam": 0.001, "adamw": 0.001}
 
 
 @dataclass
@@ -43,18 +35,18 @@ class Config:
     test_fraction: float = 0.2         # only for sources without their own test set
     limit_train: int | None = None     # use only the first N training examples (after the splits)
     # model
-    model: str = "convnet"
+    model: str = "auto"                # auto: a conv net for images, an MLP for feature vectors
     hidden: list[int] | None = None    # mlp hidden sizes / convnet fully connected sizes
     width: int = 32                    # convnet channels of the first stage (doubles each stage)
     depth: int = 2                     # convnet stages of [conv, conv, pool]
     activation: str = "relu"
     batch_norm: bool = True            # convnet only
     dropout: float = 0.0
-    init: str = "glorot"
+    init: str = "auto"                 # auto: each trainwell model's own design; your nn.Module is left as given
     augment: str = ""                  # training-batch augmentation, e.g. "flip,translate=2" (see augment.py)
     # optimisation
     optimizer: str = "momentum"
-    lr: float | None = None            # None: the optimizer's default (DEFAULT_LR)
+    lr: float | None = None            # None: the optimizer's default (optim.DEFAULT_LR)
     momentum: float = 0.9
     weight_decay: float = 5e-4
     schedule: str = "onecycle"
@@ -64,7 +56,7 @@ class Config:
     batch_size: int = 128
     label_smoothing: float = 0.1       # +0.1 point on Fashion-MNIST in 10 epochs (benchmarks/RESULTS.md)
     patience: int = 0                  # early stopping look-ahead in epochs; 0 = off
-    monitor: str = "valid_error"
+    monitor: str = "auto"              # auto: valid_error, or train_loss when there is no validation split
     # reproducibility and speed
     seed: int = 0
     device: str = "auto"
@@ -77,14 +69,15 @@ class Config:
         validate(self)
 
     def resolved_lr(self) -> float:
-        return self.lr if self.lr is not None else DEFAULT_LR.get(self.optimizer, 0.05)
+        return self.lr if self.lr is not None else optim.DEFAULT_LR[self.optimizer]
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
-# Settings that may differ on resume without changing what the run computes up to the stop.
-RESUME_SAFE = {"epochs", "patience", "checkpoint_every", "threads", "compile", "monitor"}
+# Settings that may differ on resume without changing what the run computes up to the stop. Not the
+# monitor: the epochs already run were selected under the old one, and their weights are gone.
+RESUME_SAFE = {"epochs", "patience", "checkpoint_every", "threads", "compile"}
 
 _NAMES = [f.name for f in fields(Config)]
 
@@ -152,24 +145,24 @@ def validate(cfg: Config) -> None:
             problems.append(f"{f.name}: '{getattr(cfg, f.name)}' is not valid ({e})")
     if problems:
         raise UserError("; ".join(problems))
-    model_ok = cfg.model in MODELS or (":" in cfg.model and cfg.model.split(":")[0].endswith(".py"))
-    if not model_ok:
-        _choice(problems, "model", cfg.model, MODELS + ("FILE.py:FUNCTION",))
-    _choice(problems, "optimizer", cfg.optimizer, OPTIMIZERS)
-    _choice(problems, "schedule", cfg.schedule, SCHEDULES)
-    _choice(problems, "init", cfg.init, INITS)
-    _choice(problems, "activation", cfg.activation, ACTIVATIONS)
+    if not models.is_user_file(cfg.model):
+        _choice(problems, "model", cfg.model, models.CHOICES + ("FILE.py:FUNCTION",))
+    _choice(problems, "optimizer", cfg.optimizer, tuple(optim.OPTIMIZERS))
+    _choice(problems, "schedule", cfg.schedule, tuple(optim.SCHEDULES))
+    _choice(problems, "init", cfg.init, models.INITS)
+    _choice(problems, "activation", cfg.activation, tuple(models.ACTIVATIONS))
     _choice(problems, "device", cfg.device, DEVICES)
     _choice(problems, "precision", cfg.precision, PRECISIONS)
-    _choice(problems, "monitor", cfg.monitor, MONITORS)
-    from trainwell.augment import parse as parse_augment
-
+    # The monitor is checked against the metrics the trainer will really record once the data is known
+    # (top-5 needs more than 5 classes, valid_* a validation split): see run.prepare.
+    if not cfg.monitor.strip():
+        problems.append("monitor: may not be empty; use auto, valid_error or valid_loss")
     try:
-        parse_augment(cfg.augment)
+        augment.parse(cfg.augment)
     except ValueError as e:
         problems.append(f"augment: {e}")
-    if cfg.lr is None and cfg.optimizer in DEFAULT_LR:
-        cfg.lr = DEFAULT_LR[cfg.optimizer]  # written out in config.yaml, like every other default
+    if cfg.lr is None and cfg.optimizer in optim.DEFAULT_LR:
+        cfg.lr = optim.DEFAULT_LR[cfg.optimizer]  # written out in config.yaml, like every other default
     if cfg.lr is not None and not cfg.lr > 0:
         problems.append(f"lr: {cfg.lr} must be > 0 (e.g. 0.05 for momentum, 0.001 for adam)")
     for name, lo, hi in (("valid_fraction", 0.0, 0.9), ("test_fraction", 0.0, 0.9), ("dropout", 0.0, 0.95),
@@ -230,9 +223,3 @@ def load_yaml(path: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a mapping of key: value, got {type(data).__name__}")
     return {str(k).replace("-", "_"): v for k, v in data.items()}
-
-
-def config_from_dict(d: dict[str, Any]) -> Config:
-    """Rebuild a Config saved in a run directory (unknown keys from newer versions are refused)."""
-    return build_config(d)
-

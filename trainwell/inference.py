@@ -1,44 +1,31 @@
 """Use a finished run: rebuild model and preprocessing from the run directory alone, evaluate, predict."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import zipfile
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from trainwell.checkpoint import load_model_files
-from trainwell.config import Config, build_config, load_yaml
 from trainwell.data.sources import Source, load_source
 from trainwell.data.splits import Preprocess, make_splits
 from trainwell.errors import UserError
 from trainwell.metrics import evaluate, predict_logits
 from trainwell.models import build_model
-from trainwell.precision import Precision, choose
+from trainwell.precision import choose
+from trainwell.rundir import Run, load_weights, read_run
 
 
-@dataclass
-class LoadedRun:
-    dir: str
-    config: Config
-    model: nn.Module
-    preprocess: Preprocess
-    precision: Precision
+def load_run(run_dir: str, device: str = "auto") -> Run:
+    """A finished run with its selected model, rebuilt from the run directory alone.
 
-    @property
-    def classes(self) -> list[str]:
-        return self.preprocess.classes
-
-
-def load_run(run_dir: str, device: str = "auto") -> LoadedRun:
-    """>>> run = trainwell.load_run("runs/my-run"); run.classes  # doctest: +SKIP"""
-    if not os.path.isdir(run_dir):
-        raise UserError(f"{run_dir}: no such run directory")
-    state, meta = load_model_files(run_dir)
-    cfg = build_config(load_yaml(os.path.join(run_dir, "config.yaml")))
+    >>> run = trainwell.load_run("runs/my-run"); run.classes, run.summary["test_accuracy"]  # doctest: +SKIP
+    """
+    run = read_run(run_dir)
+    state, meta = load_weights(run_dir)
     spec = meta["model"]
     if spec["name"] == "custom":
         raise UserError(f"{run_dir}: trained with a Python nn.Module; rebuild it yourself and load "
@@ -50,7 +37,7 @@ def load_run(run_dir: str, device: str = "auto") -> LoadedRun:
     model = model.to(precision.device).eval()
     if precision.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    return LoadedRun(run_dir, cfg, model, Preprocess(**meta["preprocess"]), precision)
+    return dataclasses.replace(run, model=model, preprocess=Preprocess(**meta["preprocess"]), precision=precision)
 
 
 def evaluate_run(run_dir: str, data: str | None = None, data_dir: str | None = None,

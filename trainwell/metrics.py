@@ -49,11 +49,16 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, precision: Prec
 
 @torch.no_grad()
 def predict_logits(model: nn.Module, x: torch.Tensor, precision: Precision, batch_size: int = 1024) -> torch.Tensor:
+    """Logits of `model` (in eval mode) on x; the model is handed back in the mode it came in."""
+    was_training = model.training
     model.eval()
     outs = []
-    for i in range(0, len(x), batch_size):
-        with precision.autocast():
-            outs.append(model(prepare_batch(x[i:i + batch_size], precision)).float().cpu())
+    try:
+        for i in range(0, len(x), batch_size):
+            with precision.autocast():
+                outs.append(model(prepare_batch(x[i:i + batch_size], precision)).float().cpu())
+    finally:
+        model.train(was_training)
     return torch.cat(outs) if outs else torch.zeros(0)
 
 

@@ -16,36 +16,57 @@ Weight decay for all but adamw is L2 added to the gradient (torch's convention).
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Any, Callable
 
-import torch
+# The one registry of optimizer names: name -> (torch.optim class name, fixed keyword arguments).
+# torch is imported only when one is built, so that `trainwell --help` can list the names instantly.
+OPTIMIZERS: dict[str, tuple[str, dict[str, Any]]] = {
+    "sgd": ("SGD", {}),
+    "momentum": ("SGD", {"momentum": None}),                     # None: the config's momentum
+    "nesterov": ("SGD", {"momentum": None, "nesterov": True}),
+    "adagrad": ("Adagrad", {}),
+    "rmsprop": ("RMSprop", {"alpha": 0.99}),
+    "adam": ("Adam", {}),
+    "adamw": ("AdamW", {}),
+}
+# The learning rate each optimizer gets when none is given: the usual safe starting points.
+DEFAULT_LR = {"sgd": 0.05, "momentum": 0.05, "nesterov": 0.05, "adagrad": 0.01,
+              "rmsprop": 0.001, "adam": 0.001, "adamw": 0.001}
+_FUSED = ("SGD", "Adam", "AdamW")  # torch has a one-kernel-per-step variant of these on CUDA
 
 
 def build_optimizer(name: str, params, lr: float, momentum: float, weight_decay: float,
-                    fused: bool = False) -> torch.optim.Optimizer:
+                    fused: bool = False):
     """`fused` (CUDA): one kernel per step instead of one per parameter, where torch has a fused variant."""
+    import torch
+
     # Batch-norm scales/shifts and biases are not decayed: decaying them only fights normalisation.
     params = list(params)
     decay = [p for p in params if p.ndim > 1]
     rest = [p for p in params if p.ndim <= 1]
     groups = [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
     groups = [g for g in groups if g["params"]]
-    f = {"fused": True} if fused else {}
-    if name == "sgd":
-        return torch.optim.SGD(groups, lr=lr, **f)
-    if name == "momentum":
-        return torch.optim.SGD(groups, lr=lr, momentum=momentum, **f)
-    if name == "nesterov":
-        return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=True, **f)
-    if name == "adagrad":
-        return torch.optim.Adagrad(groups, lr=lr)
-    if name == "rmsprop":
-        return torch.optim.RMSprop(groups, lr=lr, alpha=0.99)
-    if name == "adam":
-        return torch.optim.Adam(groups, lr=lr, **f)
-    if name == "adamw":
-        return torch.optim.AdamW(groups, lr=lr, **f)
-    raise ValueError(f"unknown optimizer {name}")  # Config validation makes this unreachable
+    cls_name, fixed = OPTIMIZERS[name]
+    kwargs = {k: momentum if v is None else v for k, v in fixed.items()}
+    if fused and cls_name in _FUSED:
+        kwargs["fused"] = True
+    return getattr(torch.optim, cls_name)(groups, lr=lr, **kwargs)
+
+
+def _cosine(p: float, final: float) -> float:
+    return final + (1 - final) * 0.5 * (1 + math.cos(math.pi * p))
+
+
+# The one registry of schedule names: name -> decay(p, final), the multiplier after warm-up at progress
+# p in [0, 1]. "step" divides by 10 at 50% and 75% and reaches `final` at the end.
+SCHEDULES: dict[str, Callable[[float, float], float]] = {
+    "onecycle": _cosine,
+    "cosine": _cosine,
+    "linear": lambda p, final: 1 - (1 - final) * p,
+    "step": lambda p, final: 1.0 if p < 0.5 else 0.1 if p < 0.75 else final,
+    "exponential": lambda p, final: final ** p,
+    "constant": lambda p, final: 1.0,
+}
 
 
 def lr_multiplier(schedule: str, total_steps: int, warmup: float, final: float) -> Callable[[int], float]:
@@ -59,27 +80,18 @@ def lr_multiplier(schedule: str, total_steps: int, warmup: float, final: float) 
     if schedule == "onecycle":
         warmup = max(warmup, 0.15)
     n_warm = int(round(warmup * total))
-
-    def decay(p: float) -> float:  # p in [0, 1]: progress through the post-warm-up phase
-        if schedule in ("onecycle", "cosine"):
-            return final + (1 - final) * 0.5 * (1 + math.cos(math.pi * p))
-        if schedule == "linear":
-            return 1 - (1 - final) * p
-        if schedule == "exponential":
-            return final ** p
-        if schedule == "step":  # divide by 10 at 50% and 75%, and reach `final` at the end
-            return 1.0 if p < 0.5 else 0.1 if p < 0.75 else final
-        return 1.0
+    decay = SCHEDULES[schedule]
 
     def multiplier(t: int) -> float:
         if t < n_warm:
             return final + (1 - final) * (t + 1) / n_warm
         span = max(1, total - 1 - n_warm)
-        return decay(min(1.0, (t - n_warm) / span))
+        return decay(min(1.0, (t - n_warm) / span), final)
 
     return multiplier
 
 
-def build_schedule(optimizer: torch.optim.Optimizer, schedule: str, total_steps: int, warmup: float,
-                   final: float) -> torch.optim.lr_scheduler.LambdaLR:
+def build_schedule(optimizer, schedule: str, total_steps: int, warmup: float, final: float):
+    import torch
+
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_multiplier(schedule, total_steps, warmup, final))

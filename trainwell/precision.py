@@ -52,7 +52,10 @@ def choose(device: str, precision: str, is_conv: bool) -> Precision:
         return Precision(dev, None, False, "forced by --precision fp32")
     if dev.type == "cuda":
         ok = torch.cuda.is_bf16_supported()
-        if precision == "bf16" or ok:
+        if precision == "bf16":
+            why = "forced by --precision bf16" + ("" if ok else " (this GPU has no native bf16: expect it slow)")
+            return Precision(dev, torch.bfloat16, is_conv, why)
+        if ok:
             return Precision(dev, torch.bfloat16, is_conv, "CUDA with bf16 support")
         return Precision(dev, None, False, "CUDA without bf16 support")
     fast = cpu_has_bf16_units()

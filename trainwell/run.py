@@ -1,15 +1,17 @@
-"""The one orchestration behind `trainwell train` and `trainwell.train()`:
-data -> model -> Trainer.fit -> best model saved -> test set evaluated once -> summary.
+"""The one orchestration behind `trainwell train` and `trainwell.train()`, in three steps that can be called apart:
 
-Everything that can be checked is checked before the run directory is created, so bad input leaves
-nothing behind. The trainer never imports this module; this module imports it.
+    prepare  config, data, model, precision; everything that can be checked is checked, nothing is written
+    fit      creates the run directory, trains and selects on validation; never reads the test set
+    finish   saves the selected model, evaluates it on the test set once, writes the summary
+
+`train` is the three in a row; search runs prepare + fit per trial and finish only for the chosen one.
+The trainer never imports this module; this module imports it.
 """
 from __future__ import annotations
 
-import json
+import dataclasses
 import os
 import platform
-import re
 import subprocess
 import time
 from dataclasses import dataclass
@@ -19,35 +21,35 @@ import numpy as np
 import torch
 from torch import nn
 
-from trainwell import checkpoint as ckpt
+from trainwell import auto, rundir
 from trainwell.callbacks.base import Callback
 from trainwell.callbacks.early_stopping import EarlyStopping
 from trainwell.callbacks.progress import Progress
 from trainwell.config import RESUME_SAFE, Config, build_config, load_yaml
 from trainwell.data.sources import Source, check_source, load_source
-from trainwell.data.splits import Preprocess, Splits, make_splits
+from trainwell.data.splits import Splits, make_splits
 from trainwell.errors import UserError
-from trainwell.history import History
 from trainwell.metrics import evaluate
 from trainwell.models import build_model, initialise, model_spec
 from trainwell.precision import Precision, choose
+from trainwell.rundir import Run
 from trainwell.trainer import Trainer
+
+__all__ = ["Prepared", "Run", "finish", "fit", "prepare", "train"]
 
 
 @dataclass
-class Run:
-    """What a finished run hands back: its folder, config, history, test summary and the selected model."""
+class Prepared:
+    """A run ready to fit: resolved config, data splits, built model and precision. Nothing is on disk yet."""
 
     dir: str
+    resuming: bool
     config: Config
-    history: History
-    summary: dict[str, Any]
+    splits: Splits
     model: nn.Module
-    preprocess: Preprocess
-
-    @property
-    def test_accuracy(self) -> float:
-        return 1 - self.summary["test"]["error"]
+    spec: dict[str, Any]
+    precision: Precision
+    choices: dict[str, str]      # what `auto` resolved to, and why
 
 
 def train(config: Config | dict | None = None, *, model: str | nn.Module | None = None, data: Any = None,
@@ -56,22 +58,34 @@ def train(config: Config | dict | None = None, *, model: str | nn.Module | None 
           overrides: list[str] | None = None, **options: Any) -> Run:
     """Train, select on validation, test once, and keep the evidence in `out/name/`.
 
-    >>> run = trainwell.train(data="digits", model="mlp", hidden=[64], epochs=5)   # doctest: +SKIP
-    >>> run.test_accuracy, run.dir                                                   # doctest: +SKIP
+    >>> run = trainwell.train(data="digits", hidden=[64], epochs=5)   # doctest: +SKIP
+    >>> run.test_accuracy, run.dir                                    # doctest: +SKIP
 
-    `model` may be your own nn.Module and `data`/`test_data` torch Datasets of (x, y) pairs;
-    any Config field can be passed as a keyword (lr=0.01, optimizer="adam", ...).
+    `model` may be your own nn.Module (its weights are kept unless you pass init="glorot" or "kaiming")
+    and `data`/`test_data` torch Datasets of (x, y) pairs; any Config field can be passed as a keyword
+    (lr=0.01, optimizer="adam", ...).
     """
+    prep = prepare(config, model=model, data=data, test_data=test_data, out=out, name=name, resume=resume,
+                   config_file=config_file, overrides=overrides, **options)
+    trainer = fit(prep, callbacks=callbacks, quiet=quiet)
+    return finish(prep, trainer, quiet=quiet)
+
+
+def prepare(config: Config | dict | None = None, *, model: str | nn.Module | None = None, data: Any = None,
+            test_data: Any = None, out: str = "runs", name: str | None = None, resume: str | None = None,
+            config_file: str | None = None, overrides: list[str] | None = None, **options: Any) -> Prepared:
+    """Validate everything that can be validated and build data and model; writes nothing."""
+    user_model = model if isinstance(model, nn.Module) else None
     if isinstance(model, str):
-        options["model"], model = model, None
+        options["model"] = model
     if isinstance(data, str):
         options["data"] = data
     elif data is not None:
         options["data"] = f"python:{type(data).__name__}"  # recorded in config.yaml; the data came in memory
     values = config.to_dict() if isinstance(config, Config) else dict(config or {})
     values.update(options)
-    label = type(model).__name__ if model is not None else str(values.get("model") or "convnet")
-    run_dir, resuming = _run_dir(out, name, resume, str(values.get("data") or "fashion-mnist"), label)
+    label = type(user_model).__name__ if user_model is not None else str(values.get("model") or "auto")
+    run_dir, resuming = rundir.locate(out, name, resume, str(values.get("data") or "fashion-mnist"), label)
     if resuming:
         cfg = _resume_config(run_dir, values, config_file, overrides)
     else:
@@ -81,102 +95,81 @@ def train(config: Config | dict | None = None, *, model: str | nn.Module | None 
 
     src = _source(cfg, data, test_data)
     splits = make_splits(src, cfg.valid_fraction, cfg.test_fraction, cfg.seed, cfg.limit_train)
+    cfg, choices = auto.resolve(cfg, splits, user_model)
     torch.manual_seed(cfg.seed)
-    if model is None:
+    if user_model is None:
         spec = model_spec(cfg, list(splits.preprocess.shape), splits.num_classes)
-        net = initialise(build_model(spec), cfg.init)
+        net = build_model(spec)
     else:
-        spec = {"name": "custom", "class": type(model).__name__, "input_shape": splits.preprocess.shape,
+        spec = {"name": "custom", "class": type(user_model).__name__, "input_shape": splits.preprocess.shape,
                 "num_classes": splits.num_classes}
-        net = initialise(model, cfg.init) if cfg.init != "default" else model
+        net = user_model
+    net = initialise(net, cfg.init)
     _check_forward(net, splits, spec)
     precision = choose(cfg.device, cfg.precision, any(isinstance(m, nn.Conv2d) for m in net.modules()))
+    prep = Prepared(run_dir, resuming, cfg, splits, net, spec, precision, choices)
+    Trainer.check(prep.config, prep.splits)  # the monitor names a metric this run will really record
+    return prep
 
-    # Input is valid: from here on the run directory exists.
-    os.makedirs(run_dir, exist_ok=True)
-    _write_yaml(os.path.join(run_dir, "config.yaml"), cfg.to_dict())
-    _write_json(os.path.join(run_dir, "env.json"), environment(cfg, precision))
-    cbs: list[Any] = [] if quiet else [Progress()]
-    if cfg.patience:
-        cbs.append(EarlyStopping(cfg.monitor if len(splits.y_valid) else "train_loss", cfg.patience))
-    cbs += [_HistoryWriter(run_dir), *callbacks]
-    trainer = Trainer(net, splits, cfg, precision, cbs, checkpoint_dir=os.path.join(run_dir, "checkpoints"))
-    if resuming:
-        found = ckpt.latest_checkpoint(trainer.checkpoint_dir)
-        if found is None:
-            raise UserError(f"{run_dir}: no valid checkpoint to resume from; start a new run instead")
-        trainer.restore(*found)
 
+def fit(prep: Prepared, callbacks: Iterable[Any] = (), quiet: bool = False) -> Trainer:
+    """Create (or reopen) the run directory, train, and select the best epoch on validation."""
+    cfg = prep.config
+    rundir.create(prep.dir, cfg, environment(cfg, prep.precision, prep.choices))
+    if not quiet:
+        for key, why in prep.choices.items():
+            print(f"{key}: {why}", flush=True)
+    builtin: list[Any] = [EarlyStopping(cfg.patience)] if cfg.patience else []
+    builtin.append(_HistoryWriter(prep.dir))
+    if not quiet:
+        builtin.append(Progress())
+    trainer = Trainer(prep.model, prep.splits.without_test(), cfg, prep.precision, [*builtin, *callbacks],
+                      checkpoint_dir=rundir.checkpoints(prep.dir))
+    if prep.resuming and not trainer.resume_latest():
+        raise UserError(f"{prep.dir}: no valid checkpoint to resume from; start a new run instead")
     t0 = time.perf_counter()
-    history = trainer.fit()
-    wall = time.perf_counter() - t0
-    ckpt.save_model(run_dir, trainer.model.state_dict(),
-                    {"model": spec, "preprocess": splits.preprocess.to_dict(), "precision": precision.to_dict()})
-    test = evaluate(trainer.model, splits.x_test, splits.y_test, precision)  # the one look at the test set
-    summary = _summary(cfg, trainer, splits, precision, test, wall)
-    _write_json(os.path.join(run_dir, "summary.json"), summary)
+    trainer.fit()
+    trainer.wall_s = time.perf_counter() - t0
+    return trainer
+
+
+def finish(prep: Prepared, trainer: Trainer, quiet: bool = False) -> Run:
+    """Save the selected model, evaluate it on the test set (the one look at it), write the summary."""
+    splits, precision = prep.splits, prep.precision
+    rundir.save_model(prep.dir, trainer.model.state_dict(),
+                      {"model": prep.spec, "preprocess": splits.preprocess.to_dict(), "precision": precision.to_dict()})
+    test = evaluate(trainer.model, splits.x_test, splits.y_test, precision)
+    summary = _summary(trainer, splits, precision, test)
+    rundir.write_summary(prep.dir, summary)
     if not quiet:
         print(f"test accuracy {1 - test['error']:.2%} (error {test['error']:.2%}"
               + (f", top-5 error {test['top5_error']:.2%}" if "top5_error" in test else "")
-              + f") on {len(splits.y_test)} examples; run saved to {run_dir}", flush=True)
-    return Run(run_dir, cfg, history, summary, trainer.model, splits.preprocess)
+              + f") on {len(splits.y_test)} examples; run saved to {prep.dir}", flush=True)
+    run = rundir.read_run(prep.dir)
+    return dataclasses.replace(run, model=trainer.model, preprocess=splits.preprocess, precision=precision)
 
 
 class _HistoryWriter(Callback):
     """history.jsonl is rewritten atomically after every epoch: a reader never sees half a line."""
 
     def __init__(self, run_dir: str) -> None:
-        self.path = os.path.join(run_dir, "history.jsonl")
+        self.run_dir = run_dir
 
     def on_epoch_end(self, trainer: Any) -> None:
-        ckpt.atomic_write(self.path, trainer.history.to_jsonl().encode())
+        rundir.write_history(self.run_dir, trainer.history)
 
     on_fit_start = on_epoch_end  # a resumed run's file matches its checkpoint from the start
-
-
-# --- the run directory ---------------------------------------------------------------------------------
-
-def _run_dir(out: str, name: str | None, resume: str | None, data: str, model: str) -> tuple[str, bool]:
-    if resume == "auto":
-        found = _latest_unfinished(out)
-        if found is None:
-            raise UserError(f"--resume auto: no interrupted run under {out}/; start one with trainwell train")
-        return found, True
-    if resume:
-        if not os.path.isdir(resume):
-            raise UserError(f"--resume {resume}: no such run directory")
-        if os.path.exists(os.path.join(resume, "summary.json")):
-            raise UserError(f"--resume {resume}: that run already finished; start a new run instead")
-        return resume, True
-    if name is None:
-        parts = [time.strftime("%Y%m%d-%H%M%S"), os.path.basename(os.path.normpath(data)), os.path.basename(model)]
-        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", "-".join(parts))
-    if not re.fullmatch(r"[A-Za-z0-9_.\-]+", name) or name in (".", ".."):
-        raise UserError(f"--name {name}: use letters, digits, '.', '_' and '-' only")
-    path = os.path.join(out, name)
-    if os.path.exists(os.path.join(path, "summary.json")):
-        raise UserError(f"--name {name}: {path} already holds a finished run; choose another name")
-    if os.path.isdir(os.path.join(path, "checkpoints")):
-        return path, True  # an interrupted run of that name: carry on where it stopped
-    return path, False
-
-
-def _latest_unfinished(out: str) -> str | None:
-    if not os.path.isdir(out):
-        return None
-    runs = [os.path.join(out, d) for d in os.listdir(out)]
-    runs = [d for d in runs if os.path.isdir(os.path.join(d, "checkpoints"))
-            and not os.path.exists(os.path.join(d, "summary.json"))]
-    return max(runs, key=os.path.getmtime) if runs else None
 
 
 def _resume_config(run_dir: str, values: dict[str, Any], config_file: str | None,
                    overrides: list[str] | None) -> Config:
     """The saved config, with changes allowed only where they cannot change what was computed."""
-    saved = build_config(load_yaml(os.path.join(run_dir, "config.yaml")))
+    saved = rundir.read_run(run_dir).config
     given = {k: v for k, v in values.items() if v is not None}
     merged = build_config({**saved.to_dict(), **(load_yaml(config_file) if config_file else {}), **given},
                           overrides=overrides)
+    # `auto` was resolved when the run started: the saved value is what auto meant for this data.
+    merged = dataclasses.replace(merged, **{k: getattr(saved, k) for k, v in merged.to_dict().items() if v == "auto"})
     changed = [f"{k}: {getattr(saved, k)!r} -> {getattr(merged, k)!r}" for k in saved.to_dict()
                if getattr(saved, k) != getattr(merged, k) and k not in RESUME_SAFE]
     if changed:
@@ -226,20 +219,20 @@ def count_flops(net: nn.Module, shape: list[int]) -> int | None:
     """Forward FLOPs for one example, counted by torch.utils.flop_counter."""
     from torch.utils.flop_counter import FlopCounterMode
 
+    was = net.training
     try:
-        was = net.training
         net.eval()
         counter = FlopCounterMode(display=False)
         with counter, torch.no_grad():
             net(torch.zeros([1, *shape], device=next(net.parameters()).device))
-        net.train(was)
         return int(counter.get_total_flops())
     except (RuntimeError, StopIteration):
         return None
+    finally:
+        net.train(was)
 
 
-def _summary(cfg: Config, trainer: Trainer, splits: Splits, precision: Precision, test: dict[str, float],
-             wall: float) -> dict[str, Any]:
+def _summary(trainer: Trainer, splits: Splits, precision: Precision, test: dict[str, float]) -> dict[str, Any]:
     best = trainer.state.best_epoch
     best_record = next((r for r in trainer.history if r["epoch"] == best), {})
     return {
@@ -251,17 +244,17 @@ def _summary(cfg: Config, trainer: Trainer, splits: Splits, precision: Precision
         "stop_reason": trainer.state.stop_reason,
         "params": sum(p.numel() for p in trainer.model.parameters()),
         "flops_per_example": count_flops(trainer.model, list(splits.preprocess.shape)),
-        "fit_wall_s": round(wall, 2),
+        "fit_wall_s": round(trainer.wall_s, 2),
         "train_time_s": round(sum(r.get("time_s") or 0 for r in trainer.history), 2),
         "sizes": splits.sizes(),
         "precision": precision.to_dict(),
     }
 
 
-def environment(cfg: Config, precision: Precision) -> dict[str, Any]:
+def environment(cfg: Config, precision: Precision, choices: dict[str, str] | None = None) -> dict[str, Any]:
     from trainwell import __version__
 
-    return {"trainwell": __version__, "git_revision": _git_revision(), "python": platform.python_version(),
+    return {"auto": choices or {}, "trainwell": __version__, "git_revision": _git_revision(), "python": platform.python_version(),
             "torch": torch.__version__, "numpy": np.__version__, "platform": platform.platform(),
             "processor": platform.processor(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             **precision.to_dict(), "seed": cfg.seed, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
@@ -274,13 +267,3 @@ def _git_revision() -> str | None:
         return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         return None
-
-
-def _write_json(path: str, obj: Any) -> None:
-    ckpt.atomic_write(path, (json.dumps(obj, indent=2) + "\n").encode())
-
-
-def _write_yaml(path: str, obj: Any) -> None:
-    import yaml
-
-    ckpt.atomic_write(path, yaml.safe_dump(obj, sort_keys=False).encode())

@@ -19,7 +19,7 @@ from torch import nn
 from trainwell import checkpoint as ckpt
 from trainwell.augment import Augment
 from trainwell.callbacks.base import EVENTS, as_callback
-from trainwell.callbacks.monitor import Monitor
+from trainwell.callbacks.monitor import Monitor, check_metric
 from trainwell.config import Config
 from trainwell.data.splits import Splits
 from trainwell.errors import Interrupted, TrainingFailed
@@ -28,8 +28,20 @@ from trainwell.metrics import evaluate, prepare_batch, rank_counts
 from trainwell.optim import build_optimizer, build_schedule
 from trainwell.precision import Precision
 
-TIMING_KEYS = ("time_s", "samples_per_s")
-ACC_FIELDS = ("loss_sum", "grad_norm_sum")  # followed by 6 counts: examples whose true class ranked 0..5+  # the only history fields that differ between identical runs
+TIMING_KEYS = ("time_s", "samples_per_s")  # the only history fields that differ between identical runs
+ACC_FIELDS = ("loss_sum", "grad_norm_sum")  # followed by 6 counts: examples whose true class ranked 0..5+
+
+
+def record_keys(num_classes: int, has_valid: bool) -> list[str]:
+    """The metrics of every epoch record, as `_epoch_record` writes them: what a monitor may name."""
+    keys = ["train_loss", "train_error"] + (["train_top5_error"] if num_classes > 5 else []) + ["grad_norm"]
+    if has_valid:
+        keys += ["valid_loss", "valid_error"] + (["valid_top5_error"] if num_classes > 5 else [])
+    return keys
+
+
+def default_monitor(has_valid: bool) -> str:
+    return "valid_error" if has_valid else "train_loss"
 
 
 @dataclass
@@ -49,7 +61,11 @@ class TrainState:
 
 
 class Trainer:
-    """Train `model` on `splits` as `config` says.
+    """Train `model` on `splits` as `config` says. Reads the training and validation splits, never the test set.
+
+    Public per-step API (benchmarks and tools use it; `fit` is built from it): `batches(epoch)` yields an
+    epoch's mini-batches, `train_step(x, y)` makes one optimizer step, `running_metrics()` reads the
+    epoch so far; `state_dict()` / `load_state_dict()` are what checkpoints hold.
 
     >>> trainer = Trainer(model, splits, Config(epochs=2), precision=choose("cpu", "fp32", False))  # doctest: +SKIP
     >>> history = trainer.fit()                                                                   # doctest: +SKIP
@@ -77,12 +93,21 @@ class Trainer:
         self.x_valid, self.y_valid = splits.x_valid.to(precision.device), splits.y_valid.to(precision.device)
         self.schedule = build_schedule(self.optimizer, config.schedule, config.epochs * self.state.steps_per_epoch,
                                        config.warmup, config.final_lr_fraction)
-        self.best = Monitor(config.monitor if len(splits.y_valid) else "train_loss")
+        self.best = Monitor(self.check(config, splits))  # selection: the best epoch on this metric is kept
         self.best_weights: dict[str, torch.Tensor] | None = None
         self.resumed_from: int | None = None
         self._acc = self._zero_accumulators()
         self._interrupted = 0
         self._elapsed = 0.0
+        self.wall_s = 0.0  # of the last fit, set by whoever times it
+
+    @staticmethod
+    def check(config: Config, splits: Splits) -> str:
+        """The metric selection monitors, checked against the records this trainer will write."""
+        has_valid = len(splits.y_valid) > 0
+        monitor = default_monitor(has_valid) if config.monitor == "auto" else config.monitor
+        check_metric(monitor, record_keys(splits.num_classes, has_valid), what=f"--monitor {monitor}")
+        return monitor
 
     # --- the loop ---------------------------------------------------------------------------------------
     def fit(self) -> History:
@@ -95,7 +120,7 @@ class Trainer:
                     self._dispatch("on_epoch_start")
                 self.step_model.train()
                 t0 = time.perf_counter()
-                for xb, yb in self._batches(state.epoch, start=state.batch):
+                for xb, yb in self.batches(state.epoch, start=state.batch):
                     self.train_step(xb, yb)
                     self._dispatch("on_batch_end")
                     if self._interrupted:
@@ -108,11 +133,11 @@ class Trainer:
                         self.save_checkpoint()
                 self._elapsed += time.perf_counter() - t0
                 state.record = self._epoch_record()        # train metrics of this epoch + validation
-                self._dispatch("on_validation_end")        # early stopping reads state.record here
-                self._keep_best(state.record)
+                self._dispatch("on_validation_end")        # callbacks may add or amend metrics here
+                self._keep_best(state.record)              # from here on the record is final
                 self.history.append(state.record)
                 state.epoch, state.batch, self._elapsed = state.epoch + 1, 0, 0.0
-                self._dispatch("on_epoch_end")
+                self._dispatch("on_epoch_end")             # readers: early stopping, history file, progress
                 self.save_checkpoint()
             if not state.stop_reason:
                 state.stop_reason = f"completed {cfg.epochs} epochs"
@@ -157,7 +182,7 @@ class Trainer:
         return {"loss": a["loss_sum"] / seen, "accuracy": a["correct1"] / seen}
 
     # --- pieces of the loop -----------------------------------------------------------------------------
-    def _batches(self, epoch: int, start: int):
+    def batches(self, epoch: int, start: int = 0):
         """Epoch `epoch`'s shuffled mini-batches from batch `start` on; the order depends on (seed, epoch) only."""
         x, y, bs = self.x_train, self.y_train, self.config.batch_size
         g = torch.Generator().manual_seed(self.config.seed * 1_000_003 + epoch)
@@ -243,67 +268,62 @@ class Trainer:
             signal.signal(sig, h)
 
     # --- checkpoints ------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to carry on exactly from this step boundary (checkpoint.save_state writes it)."""
+        return {
+            "model": self.model.state_dict(), "best_weights": self.best_weights,
+            "optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict(),
+            "rng": ckpt.rng_state(), "metrics": {"acc": self._acc, "seen": self._seen, "elapsed": self._elapsed},
+            "progress": {"epoch": self.state.epoch, "batch": self.state.batch, "step": self.state.step,
+                         "best_epoch": self.state.best_epoch},
+            "monitor": self.best.state(), "history": self.history.records,
+            "callbacks": {key: cb.state_dict() for key, cb in self._callback_keys()},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Put the trainer back exactly where `state_dict()` left it."""
+        self.best.load(state["monitor"])  # first: a changed monitor is refused before anything moves
+        self.model.load_state_dict(state["model"])
+        self.best_weights = state["best_weights"]
+        self.optimizer.load_state_dict(state["optimizer"])  # moves its tensors to the parameters' device
+        self.schedule.load_state_dict(state["schedule"])
+        ckpt.set_rng_state(state["rng"])
+        m, p = state["metrics"], state["progress"]
+        self._acc, self._seen, self._elapsed = m["acc"].to(self.precision.device), m["seen"], m["elapsed"]
+        s = self.state
+        s.epoch, s.batch, s.step, s.best_epoch = p["epoch"], p["batch"], p["step"], p["best_epoch"]
+        self.history = History(state["history"])
+        saved = state["callbacks"]
+        for key, cb in self._callback_keys():
+            if saved.get(key) is not None:
+                cb.load_state_dict(saved[key])
+
     def save_checkpoint(self) -> None:
         if self.checkpoint_dir is None:
             return
-        tensors: dict[str, torch.Tensor] = {f"model.{k}": v for k, v in self.model.state_dict().items()}
-        if self.best_weights is not None:
-            tensors.update({f"best.{k}": v for k, v in self.best_weights.items()})
-        optim = self.optimizer.state_dict()
-        scalars: dict[str, dict[str, Any]] = {}
-        for pid, pstate in optim["state"].items():
-            for key, value in pstate.items():
-                if isinstance(value, torch.Tensor):
-                    tensors[f"optim.{pid}.{key}"] = value
-                else:
-                    scalars.setdefault(str(pid), {})[key] = value
-        tensors["rng.torch"] = torch.get_rng_state()
-        if torch.cuda.is_available():
-            for i, s in enumerate(torch.cuda.get_rng_state_all()):
-                tensors[f"rng.cuda.{i}"] = s
-        tensors["acc"] = self._acc
-        sched = {k: v for k, v in self.schedule.state_dict().items() if k != "lr_lambdas"}
-        meta = {"epoch": self.state.epoch, "batch": self.state.batch, "step": self.state.step,
-                "best_epoch": self.state.best_epoch, "history": self.history.records,
-                "optim_groups": optim["param_groups"], "optim_scalars": scalars, "schedule": sched,
-                "monitor": self.best.state(), "elapsed": self._elapsed, "seen": self._seen, "config": self.config.to_dict(),
-                "callbacks": {type(cb).__name__: cb.state_dict() for cb in self.callbacks
-                              if hasattr(cb, "state_dict")}}
         protect = {self.resumed_from} if self.resumed_from is not None else set()
         try:
-            ckpt.save_checkpoint(self.checkpoint_dir, self.state.step, tensors, meta, protect=protect)
+            ckpt.save_state(self.checkpoint_dir, self.state.step, self.state_dict(), protect=protect)
         except ValueError as e:  # non-finite weights: keep the last good checkpoint instead
             raise TrainingFailed(f"{e} at step {self.state.step}; the last good checkpoint is kept. "
                                  "Lower the learning rate or check the data") from None
 
-    def restore(self, step: int, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
-        """Put the trainer back exactly where checkpoint `step` left it."""
-        def group(prefix: str) -> dict[str, torch.Tensor]:
-            return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-
-        self.model.load_state_dict(group("model."))
-        best = group("best.")
-        self.best_weights = best or None
-        optim_state: dict[int, dict[str, Any]] = {}
-        for key, value in group("optim.").items():
-            pid, name = key.split(".", 1)
-            optim_state.setdefault(int(pid), {})[name] = value.to(self.precision.device) if name != "step" else value
-        for pid, extra in meta["optim_scalars"].items():
-            optim_state.setdefault(int(pid), {}).update(extra)
-        self.optimizer.load_state_dict({"state": optim_state, "param_groups": meta["optim_groups"]})
-        self.schedule.load_state_dict({**meta["schedule"], "lr_lambdas": [None] * len(self.optimizer.param_groups)})
-        torch.set_rng_state(tensors["rng.torch"])
-        if torch.cuda.is_available() and "rng.cuda.0" in tensors:
-            torch.cuda.set_rng_state_all([v for k, v in sorted(group("rng.cuda.").items())])
-        self._acc = tensors["acc"].to(self.precision.device)
-        self._seen = meta["seen"]
-        s = self.state
-        s.epoch, s.batch, s.step, s.best_epoch = meta["epoch"], meta["batch"], meta["step"], meta["best_epoch"]
-        self.history = History(meta["history"])
-        self.best.load(meta["monitor"])
-        self._elapsed = meta["elapsed"]
-        for cb in self.callbacks:
-            if hasattr(cb, "load_state_dict") and type(cb).__name__ in meta["callbacks"]:
-                cb.load_state_dict(meta["callbacks"][type(cb).__name__])
+    def resume_latest(self) -> bool:
+        """Load the newest checkpoint that verifies; False when there is none."""
+        found = ckpt.load_latest_state(self.checkpoint_dir) if self.checkpoint_dir else None
+        if found is None:
+            return False
+        step, state = found
+        self.load_state_dict(state)
         self.resumed_from = step
+        return True
 
+    def _callback_keys(self) -> list[tuple[str, Any]]:
+        """'ClassName#k' for the k-th callback of that class: two of one class never share a slot."""
+        seen: dict[str, int] = {}
+        keys = []
+        for cb in self.callbacks:
+            name = type(cb).__name__
+            keys.append((f"{name}#{seen.get(name, 0)}", cb))
+            seen[name] = seen.get(name, 0) + 1
+        return keys

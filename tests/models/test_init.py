@@ -3,7 +3,8 @@ import math
 import torch
 from torch import nn
 
-from trainwell.models import build_model, glorot_bound, initialise
+from trainwell.models import build_model, initialise
+from trainwell.models.init import glorot_bound
 
 
 def test_glorot_uniform_bound_and_zero_biases():

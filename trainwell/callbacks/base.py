@@ -1,4 +1,16 @@
-"""The callback contract: eight no-op hooks, one signature `(self, trainer)`; the data is on trainer.state."""
+"""The callback contract: eight no-op hooks, one signature `(self, trainer)`; the data is on trainer.state.
+
+Order within an epoch end, so that every reader sees the same numbers:
+  on_validation_end  the epoch's record (train + validation metrics) is in `trainer.state.record`;
+                     callbacks may add or amend metrics there, in the order they were given.
+  (the trainer)      selects the best epoch on the monitored metric and appends the record to the history;
+                     from here on the record is final.
+  on_epoch_end       readers: early stopping, the history file, progress, then the user's callbacks.
+
+A callback that must survive a resume returns its state from `state_dict()` (JSON values and tensors)
+and takes it back in `load_state_dict()`; checkpoints key it by class name and position among callbacks
+of the same class.
+"""
 from __future__ import annotations
 
 from typing import Any, Callable
@@ -19,6 +31,13 @@ class Callback:
     def on_epoch_end(self, trainer: Any) -> None: ...
     def on_fit_end(self, trainer: Any) -> None: ...
     def on_exception(self, trainer: Any) -> None: ...
+
+    def state_dict(self) -> dict[str, Any] | None:
+        """What a resumed run needs to carry on exactly; None when there is nothing to keep."""
+        return None
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Take back what `state_dict` returned in the interrupted run."""
 
 
 class _FunctionCallback(Callback):

@@ -8,26 +8,36 @@ from trainwell.callbacks.monitor import Monitor
 
 
 class EarlyStopping(Callback):
-    def __init__(self, monitor: str = "valid_error", patience: int = 5, mode: str = "min") -> None:
-        self.monitor = Monitor(monitor, mode)
+    """Stop when the monitored metric has not improved for `patience` epochs.
+
+    With no `monitor`, it follows the trainer's own selection (the `--monitor` metric): it stops when the
+    best epoch lies `patience` epochs back, so selection and stopping can never disagree. With a metric
+    name, it keeps its own Monitor. Either way it reads the epoch's final record, at on_epoch_end.
+
+    >>> trainwell.train(data="digits", callbacks=[EarlyStopping(patience=3)])   # doctest: +SKIP
+    """
+
+    def __init__(self, patience: int = 5, monitor: str | None = None, mode: str = "min") -> None:
         self.patience = patience
-        self.wait = 0
+        self.monitor = Monitor(monitor, mode) if monitor else None
 
-    def on_validation_end(self, trainer: Any) -> None:
-        record = trainer.state.record
-        if self.monitor.improved(record):
-            self.wait = 0
-            return
-        self.wait += 1
-        if self.wait >= self.patience:
-            trainer.state.should_stop = True
-            trainer.state.stop_reason = (f"early stopping: {self.monitor.metric} did not improve for "
-                                         f"{self.patience} epochs (best {self.monitor.best:.4f} at epoch "
-                                         f"{self.monitor.best_epoch})")
+    def on_epoch_end(self, trainer: Any) -> None:
+        state = trainer.state
+        if self.monitor is None:
+            metric, best, best_epoch = trainer.best.metric, trainer.best.best, state.best_epoch
+        else:
+            self.monitor.improved(trainer.history[-1])
+            metric, best, best_epoch = self.monitor.metric, self.monitor.best, self.monitor.best_epoch
+        waited = state.epoch - (best_epoch or 0)
+        if waited >= self.patience:
+            state.should_stop = True
+            shown = "none" if best is None else f"{best:.4f}"
+            state.stop_reason = (f"early stopping: {metric} did not improve for {self.patience} epochs "
+                                 f"(best {shown} at epoch {best_epoch})")
 
-    def state_dict(self) -> dict[str, Any]:
-        return {"wait": self.wait, **self.monitor.state()}
+    def state_dict(self) -> dict[str, Any] | None:
+        return self.monitor.state() if self.monitor else None
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.wait = state["wait"]
-        self.monitor.load(state)
+        if self.monitor is not None:
+            self.monitor.load(state)

@@ -1,21 +1,33 @@
-"""'Monitor a metric', written once: used by early stopping and the best-model keeper."""
+"""'Monitor a metric', written once: used by the trainer's best-epoch selection and by early stopping."""
 from __future__ import annotations
 
+import difflib
 import math
-from typing import Any
+from typing import Any, Iterable
+
+from trainwell.errors import UserError
+
+
+def check_metric(name: str, available: Iterable[str], what: str = "monitor") -> None:
+    """Refuse a metric name that the history will not hold, naming the ones it will."""
+    available = sorted(available)
+    if name not in available:
+        close = difflib.get_close_matches(name, available, n=1)
+        tip = f"did you mean '{close[0]}'? " if close else ""
+        raise UserError(f"{what}: no metric '{name}' in this run's records; {tip}available: {', '.join(available)}")
 
 
 class Monitor:
     def __init__(self, metric: str, mode: str = "min", min_delta: float = 0.0) -> None:
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode: '{mode}' must be 'min' or 'max'")
         self.metric, self.mode, self.min_delta = metric, mode, min_delta
         self.best: float | None = None
         self.best_epoch: int | None = None
 
     def check(self, record: dict[str, Any]) -> None:
         """Fail at the first epoch, naming the metrics that exist, rather than never firing."""
-        if self.metric not in record:
-            available = sorted(k for k in record if k != "epoch")
-            raise KeyError(f"monitor: no metric '{self.metric}' in the history; available: {', '.join(available)}")
+        check_metric(self.metric, (k for k in record if k != "epoch"))
 
     def improved(self, record: dict[str, Any]) -> bool:
         """Update with this epoch's record; True when it is the best so far."""
@@ -30,7 +42,11 @@ class Monitor:
         return better
 
     def state(self) -> dict[str, Any]:
-        return {"best": self.best, "best_epoch": self.best_epoch}
+        return {"metric": self.metric, "best": self.best, "best_epoch": self.best_epoch}
 
     def load(self, state: dict[str, Any]) -> None:
+        if state.get("metric", self.metric) != self.metric:
+            # Never compare one metric's values with another's best (a changed --monitor on resume).
+            raise UserError(f"monitor: the checkpoint tracked '{state['metric']}', this run monitors "
+                            f"'{self.metric}'; resume with the same monitor or start a new run")
         self.best, self.best_epoch = state["best"], state["best_epoch"]

@@ -1,6 +1,7 @@
 """The train / validation / test protocol and the preprocessing fitted on the training split only."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +53,10 @@ class Splits:
     @property
     def num_classes(self) -> int:
         return len(self.preprocess.classes)
+
+    def without_test(self) -> "Splits":
+        """The same splits with an empty test set: what fitting sees, so it cannot peek."""
+        return dataclasses.replace(self, x_test=self.x_test[:0], y_test=self.y_test[:0])
 
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.y_train), "valid": len(self.y_valid), "test": len(self.y_test)}

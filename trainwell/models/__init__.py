@@ -1,20 +1,40 @@
-"""Models by name, rebuilt from a plain JSON spec (no pickle): {"name", "kwargs", "input_shape", "num_classes"}."""
+"""Models by name, rebuilt from a plain JSON spec (no pickle): {"name", "kwargs", "input_shape", "num_classes"}.
+
+This module is the one registry of model names, activations and initialisations; the config validates
+against it, and it imports torch only when a model is built (so `trainwell --help` stays instant).
+Adding a model is one line in REGISTRY.
+"""
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import os
 from typing import Any, Callable
 
-from torch import nn
-
 from trainwell.errors import UserError
-from trainwell.models.convnet import convnet
-from trainwell.models.init import glorot_bound, initialise
-from trainwell.models.mlp import mlp
 
-REGISTRY: dict[str, Callable[..., nn.Module]] = {"mlp": mlp, "convnet": convnet}
+# name -> "module:function"; function(input_shape=[C, H, W] or [D], num_classes=K, **kwargs) -> nn.Module
+REGISTRY: dict[str, str] = {"mlp": "trainwell.models.mlp:mlp", "convnet": "trainwell.models.convnet:convnet"}
+# name -> torch.nn class name
+ACTIVATIONS: dict[str, str] = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid"}
+# "auto": each trainwell model's own design (see INIT_OF); a user's model keeps the weights it was given
+INITS: tuple[str, ...] = ("auto", "glorot", "kaiming", "default")
+INIT_OF: dict[str, str] = {"mlp": "glorot", "convnet": "glorot"}
+# The config's `model` may also be "auto" (chosen from the data's shape) or FILE.py:FUNCTION.
+CHOICES: tuple[str, ...] = ("auto", *REGISTRY)
 
-__all__ = ["REGISTRY", "build_model", "glorot_bound", "initialise", "model_spec"]
+__all__ = ["ACTIVATIONS", "CHOICES", "INITS", "REGISTRY", "activation", "build_model", "initialise", "is_user_file",
+           "model_spec"]
+
+
+def is_user_file(name: str) -> bool:
+    return ":" in name and name.rpartition(":")[0].endswith(".py")
+
+
+def activation(name: str):
+    from torch import nn
+
+    return getattr(nn, ACTIVATIONS[name])()
 
 
 def model_spec(cfg: Any, input_shape: list[int], num_classes: int) -> dict[str, Any]:
@@ -24,13 +44,12 @@ def model_spec(cfg: Any, input_shape: list[int], num_classes: int) -> dict[str, 
     return {"name": cfg.model, "kwargs": kwargs, "input_shape": list(input_shape), "num_classes": num_classes}
 
 
-def build_model(spec: dict[str, Any]) -> nn.Module:
-    """Build the architecture in `spec` (weights are not initialised here: see models.init)."""
+def build_model(spec: dict[str, Any]):
+    """Build the architecture in `spec` (weights are not initialised here: see `initialise`)."""
+    from torch import nn
+
     name = spec["name"]
-    if name in REGISTRY:
-        factory = REGISTRY[name]
-    else:
-        factory = _user_factory(name)
+    factory = _registered(name) if name in REGISTRY else _user_factory(name)
     try:
         model = factory(input_shape=spec["input_shape"], num_classes=spec["num_classes"], **spec["kwargs"])
     except ValueError as e:
@@ -40,20 +59,31 @@ def build_model(spec: dict[str, Any]) -> nn.Module:
     return model
 
 
-def _user_factory(ref: str) -> Callable[..., nn.Module]:
+def initialise(model: Any, scheme: str):
+    from trainwell.models.init import initialise as init
+
+    return init(model, scheme)
+
+
+def _registered(name: str) -> Callable[..., Any]:
+    module, _, func = REGISTRY[name].partition(":")
+    return getattr(importlib.import_module(module), func)
+
+
+def _user_factory(ref: str) -> Callable[..., Any]:
     """FILE.py:FUNCTION, the user's own code: FUNCTION(input_shape=..., num_classes=..., **kwargs)."""
-    path, _, func = ref.rpartition(":")
-    if not path.endswith(".py") or not os.path.isfile(path):
+    file, _, func = ref.rpartition(":")
+    if not file.endswith(".py") or not os.path.isfile(file):
         raise UserError(f"--model {ref}: expected FILE.py:FUNCTION with an existing file, or one of "
-                        f"{', '.join(REGISTRY)}")
-    spec = importlib.util.spec_from_file_location("trainwell_user_model", path)
+                        f"{', '.join(CHOICES)}")
+    spec = importlib.util.spec_from_file_location("trainwell_user_model", file)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)  # the user's own model file, named explicitly by them
     fn = getattr(module, func, None)
     if not callable(fn):
-        raise UserError(f"--model {ref}: {path} has no function '{func}'")
+        raise UserError(f"--model {ref}: {file} has no function '{func}'")
 
-    def factory(input_shape: list[int], num_classes: int, **_: Any) -> nn.Module:
+    def factory(input_shape: list[int], num_classes: int, **_: Any) -> Any:
         return fn(input_shape=input_shape, num_classes=num_classes)
 
     return factory

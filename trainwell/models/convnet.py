@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from trainwell.models.mlp import ACTIVATIONS
+from trainwell.models import activation as make_activation
 
 
 def convnet(input_shape: list[int], num_classes: int, width: int = 32, depth: int = 2,
@@ -25,7 +25,7 @@ def convnet(input_shape: list[int], num_classes: int, width: int = 32, depth: in
             layers += [nn.Conv2d(channels, out, 3, padding=1, bias=not batch_norm)]
             if batch_norm:
                 layers.append(nn.BatchNorm2d(out))
-            layers.append(ACTIVATIONS[activation]())
+            layers.append(make_activation(activation))
             channels = out
         if h >= 2 and w >= 2:  # small inputs (8x8 digits) stop pooling rather than vanish
             layers.append(nn.MaxPool2d(2))
@@ -33,7 +33,7 @@ def convnet(input_shape: list[int], num_classes: int, width: int = 32, depth: in
     layers.append(nn.Flatten())
     features = channels * h * w
     for size in hidden:
-        layers += [nn.Linear(features, size), ACTIVATIONS[activation]()]
+        layers += [nn.Linear(features, size), make_activation(activation)]
         if dropout > 0:
             layers.append(nn.Dropout(dropout))
         features = size

@@ -5,7 +5,7 @@ import math
 
 from torch import nn
 
-ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
+from trainwell.models import activation as make_activation
 
 
 def mlp(input_shape: list[int], num_classes: int, hidden: list[int] | None = None, activation: str = "relu",
@@ -15,7 +15,7 @@ def mlp(input_shape: list[int], num_classes: int, hidden: list[int] | None = Non
     layers: list[nn.Module] = [nn.Flatten()]
     width = math.prod(input_shape)
     for h in hidden:
-        layers += [nn.Linear(width, h), ACTIVATIONS[activation]()]
+        layers += [nn.Linear(width, h), make_activation(activation)]
         if dropout > 0:
             layers.append(nn.Dropout(dropout))  # inverted dropout: scaled at train time, identity at eval
         width = h

@@ -1,0 +1,83 @@
+"""run.py: prepare / fit / finish apart, the run directory reader, validation before anything is written."""
+import os
+
+import numpy as np
+import pytest
+import torch
+
+import trainwell
+from trainwell import rundir
+from trainwell.cli import main
+from trainwell.run import finish, fit, prepare
+
+
+def _opts(path, tmp_path, **kw):
+    o = dict(data=path, hidden=[16], epochs=2, batch_size=32, precision="fp32", device="cpu",
+             out=str(tmp_path / "runs"))
+    o.update(kw)
+    return o
+
+
+def test_prepare_writes_nothing_fit_never_sees_the_test_set_finish_tests_once(blobs_npz, tmp_path):
+    prep = prepare(**_opts(blobs_npz, tmp_path, name="p"))
+    assert not os.path.exists(prep.dir)
+    trainer = fit(prep, quiet=True)
+    assert len(trainer.splits.y_test) == 0 and len(prep.splits.y_test) > 0
+    assert not rundir.is_finished(prep.dir) and os.path.isfile(rundir.path(prep.dir, rundir.HISTORY))
+    run = finish(prep, trainer, quiet=True)
+    assert run.finished and run.summary["sizes"]["test"] == len(prep.splits.y_test)
+    back = trainwell.load_run(prep.dir)
+    assert type(back) is type(run) and back.summary == run.summary and back.history.records == run.history.records
+    assert back.classes == run.classes and back.config == run.config
+
+
+def test_monitor_top5_on_three_classes_is_refused_before_the_run_directory_exists(tmp_path, capsys):
+    """Defect 2: this used to end with a KeyError traceback after a whole epoch."""
+    rng = np.random.default_rng(0)
+    path = tmp_path / "three.csv"
+    rows = ["a,b,label"] + [f"{rng.normal():.3f},{rng.normal():.3f},{c}" for c in ["x", "y", "z"] * 20]
+    path.write_text("\n".join(rows) + "\n")
+    code = main(["train", "--data", str(path), "--monitor", "valid_top5_error", "--out", str(tmp_path / "runs"),
+                 "--name", "m", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "valid_top5_error" in err and "valid_error" in err  # names what is available
+    assert not os.path.exists(tmp_path / "runs" / "m")
+
+
+def test_monitor_without_a_validation_split_is_refused(blobs_npz, tmp_path):
+    with pytest.raises(trainwell.UserError, match="no metric 'valid_loss'.*train_loss"):
+        prepare(**_opts(blobs_npz, tmp_path, valid_fraction=0.0, monitor="valid_loss"))
+    prep = prepare(**_opts(blobs_npz, tmp_path, valid_fraction=0.0))  # auto: train_loss
+    assert trainwell.Trainer.check(prep.config, prep.splits) == "train_loss"
+
+
+class _Pretrained(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(6, 3)
+        with torch.no_grad():
+            self.lin.weight.fill_(0.125)
+            self.lin.bias.fill_(0.5)
+
+    def forward(self, x):
+        return self.lin(x)
+
+
+def test_a_users_module_keeps_its_weights_unless_asked(blobs_npz, tmp_path):
+    """Defect 4: a user's pretrained nn.Module used to be re-initialised with Glorot."""
+    net = _Pretrained()
+    prep = prepare(model=net, **_opts(blobs_npz, tmp_path))
+    assert prep.model is net and prep.config.init == "default"
+    assert torch.all(net.lin.weight == 0.125) and torch.all(net.lin.bias == 0.5)
+    net2 = _Pretrained()
+    prepare(model=net2, init="glorot", **_opts(blobs_npz, tmp_path))
+    assert not torch.all(net2.lin.weight == 0.125) and torch.all(net2.lin.bias == 0)
+
+
+def test_read_run_of_a_damaged_directory_is_one_clear_error(blobs_npz, tmp_path):
+    run = trainwell.train(quiet=True, **_opts(blobs_npz, tmp_path, name="d"))
+    with open(rundir.path(run.dir, rundir.HISTORY), "a") as f:
+        f.write("{not json\n")
+    with pytest.raises(trainwell.UserError, match="history.jsonl: not valid JSON"):
+        rundir.read_run(run.dir)
