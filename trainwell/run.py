@@ -84,8 +84,9 @@ def prepare(config: Config | dict | None = None, *, model: str | nn.Module | Non
         options["data"] = f"python:{type(data).__name__}"  # recorded in config.yaml; the data came in memory
     values = config.to_dict() if isinstance(config, Config) else dict(config or {})
     values.update(options)
-    label = type(user_model).__name__ if user_model is not None else str(values.get("model") or "auto")
-    run_dir, resuming = rundir.locate(out, name, resume, str(values.get("data") or "fashion-mnist"), label)
+    run_dir, resuming = "", False
+    if name is not None or resume is not None:  # else the name waits for `auto` to name the model
+        run_dir, resuming = rundir.locate(out, name, resume)
     if resuming:
         cfg = _resume_config(run_dir, values, config_file, overrides)
     else:
@@ -96,6 +97,9 @@ def prepare(config: Config | dict | None = None, *, model: str | nn.Module | Non
     src = _source(cfg, data, test_data)
     splits = make_splits(src, cfg.valid_fraction, cfg.test_fraction, cfg.seed, cfg.limit_train)
     cfg, choices = auto.resolve(cfg, splits, user_model)
+    if not run_dir:
+        label = type(user_model).__name__ if user_model is not None else cfg.model
+        run_dir, resuming = rundir.locate(out, rundir.default_name(cfg.data, label), None)
     torch.manual_seed(cfg.seed)
     if user_model is None:
         spec = model_spec(cfg, list(splits.preprocess.shape), splits.num_classes)

@@ -68,8 +68,15 @@ def path(run_dir: str, name: str) -> str:
 
 # --- where a run lives -----------------------------------------------------------------------------------
 
-def locate(out: str, name: str | None, resume: str | None, data: str, model: str) -> tuple[str, bool]:
-    """The run directory to use and whether it resumes an interrupted run. Creates nothing."""
+def default_name(data: str, model: str) -> str:
+    """time-data-model, e.g. 20261127-141028-wine.csv-mlp."""
+    parts = [time.strftime("%Y%m%d-%H%M%S"), os.path.basename(os.path.normpath(data)), os.path.basename(model)]
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", "-".join(parts))
+
+
+def locate(out: str, name: str | None, resume: str | None) -> tuple[str, bool]:
+    """The run directory to use (`resume`, or `out/name`) and whether it resumes an interrupted run.
+    Creates nothing."""
     if resume == "auto":
         found = latest_unfinished(out)
         if found is None:
@@ -82,8 +89,7 @@ def locate(out: str, name: str | None, resume: str | None, data: str, model: str
             raise UserError(f"--resume {resume}: that run already finished; start a new run instead")
         return resume, True
     if name is None:
-        parts = [time.strftime("%Y%m%d-%H%M%S"), os.path.basename(os.path.normpath(data)), os.path.basename(model)]
-        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", "-".join(parts))
+        raise ValueError("locate: give a name (rundir.default_name) or a run to resume")
     if not re.fullmatch(r"[A-Za-z0-9_.\-]+", name) or name in (".", ".."):
         raise UserError(f"--name {name}: use letters, digits, '.', '_' and '-' only")
     run_dir = os.path.join(out, name)
