@@ -83,7 +83,7 @@ def test_csv_train_evaluate_predict_with_class_names(tmp_path, capsys):
     (["train", "--optimizer", "adma"], "did you mean 'adam'"),
     (["train", "--lr", "-0.1"], "lr: -0.1 must be > 0"),
     (["train", "--model", "resnet5"], "model: unknown 'resnet5'"),
-    (["train", "--epochs", "x"], "invalid int value"),
+    (["train", "--epochs", "x"], "epochs: 'x' is not valid (expected an integer or auto)"),
     (["train", "--bogus"], "unrecognized arguments"),
     (["train", "batchsize=3"], "did you mean 'batch_size'"),
     (["train", "--config", "/nonexistent.yaml"], "config file not found"),

@@ -81,4 +81,7 @@ def test_help_lists_the_registries_and_the_config_defaults_without_importing_tor
 
     for names in (optim.OPTIMIZERS, optim.SCHEDULES, models.ACTIVATIONS, models.CHOICES, augment.OPS):
         assert " | ".join(names) in flat
-    assert "(default 128)" in flat and "(default 0.0005)" in flat  # batch_size, weight_decay from Config
+    assert "(default 0.9)" in flat and "(default 0.0005)" in flat  # momentum, weight_decay from Config
+    from trainwell import auto
+
+    assert f"auto: {auto.BATCH}, or {auto.SMALL_BATCH} below" in flat  # the budget rule, from auto.py

@@ -1,17 +1,33 @@
 """Settings left at `auto`, resolved from the data: what `trainwell train --data FILE` does with no other flag.
 
 Each choice comes with its reason; run.py records both in env.json and prints them, and config.yaml
-holds the resolved values (so a resumed or repeated run does exactly the same).
+holds the resolved values (so a resumed or repeated run does exactly the same). Imports no torch, so
+that `trainwell --help` can quote the rules.
 """
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+import math
+from typing import TYPE_CHECKING, Any
 
 from trainwell.config import Config
-from trainwell.data.splits import Splits
 from trainwell.models import INIT_OF, is_user_file
-from trainwell.trainer import default_monitor
+
+if TYPE_CHECKING:
+    from trainwell.data.splits import Splits
+
+# The training budget (benchmarks/small_data.py measured these on small public sets; Fashion-MNIST,
+# 54,000 training images, keeps batch 128 and 10 epochs):
+BATCH = 128            # mini-batch size once the data is large enough
+SMALL_DATA = 5000      # below this many training examples, small batches: more steps per pass
+SMALL_BATCH = 32
+EPOCHS = 10            # the least number of epochs
+MIN_STEPS = 1000       # small sets get at least this many optimizer steps ...
+MAX_EPOCHS = 100       # ... but never more than this many epochs
+
+
+def default_monitor(has_valid: bool) -> str:
+    return "valid_error" if has_valid else "train_loss"
 
 
 def resolve(cfg: Config, splits: Splits, user_model: Any = None) -> tuple[Config, dict[str, str]]:
@@ -25,7 +41,7 @@ def resolve(cfg: Config, splits: Splits, user_model: Any = None) -> tuple[Config
             reasons["model"] = f"convnet: the inputs are {'x'.join(map(str, shape))} images (channels x height x width)"
         else:
             changes["model"] = "mlp"
-            reasons["model"] = f"mlp: the inputs are vectors of {_size(shape)} features, not images"
+            reasons["model"] = f"mlp: the inputs are vectors of {math.prod(shape)} features, not images"
     if cfg.init == "auto":
         name = changes.get("model", cfg.model)
         if user_model is not None or is_user_file(name):
@@ -39,16 +55,20 @@ def resolve(cfg: Config, splits: Splits, user_model: Any = None) -> tuple[Config
         changes["monitor"] = default_monitor(has_valid)
         if not has_valid:
             reasons["monitor"] = "train_loss: there is no validation split (valid_fraction 0) to select on"
+    n = len(splits.y_train)
+    if cfg.batch_size is None:
+        changes["batch_size"] = BATCH if n >= SMALL_DATA else min(SMALL_BATCH, n)
+        if n < SMALL_DATA:
+            reasons["batch_size"] = f"{changes['batch_size']}: {n:,} training examples (< {SMALL_DATA:,}) get small batches"
+    if cfg.epochs is None:
+        steps = math.ceil(n / changes.get("batch_size", cfg.batch_size))
+        changes["epochs"] = min(MAX_EPOCHS, max(EPOCHS, math.ceil(MIN_STEPS / steps)))
+        if changes["epochs"] > EPOCHS:
+            reasons["epochs"] = (f"{changes['epochs']}: {steps} steps per epoch; small data gets >= {MIN_STEPS} "
+                                 f"optimizer steps (at most {MAX_EPOCHS} epochs), selected on validation")
     return dataclasses.replace(cfg, **changes), reasons
 
 
 def _is_image(shape: list[int]) -> bool:
     """(C, H, W) with room for a 3x3 convolution; (D,) feature vectors are not images."""
     return len(shape) == 3 and shape[1] >= 3 and shape[2] >= 3
-
-
-def _size(shape: list[int]) -> int:
-    n = 1
-    for s in shape:
-        n *= s
-    return n

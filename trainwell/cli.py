@@ -45,8 +45,10 @@ TRAIN_FLAGS = [
     ("--schedule", "schedule", str, "{choices}"),
     ("--warmup", "warmup", float, "fraction of training spent warming up the learning rate"),
     ("--final-lr-fraction", "final_lr_fraction", float, "lr at the end / peak lr (the course's ~100x decay)"),
-    ("--epochs", "epochs", int, "epochs"),
-    ("--batch-size", "batch_size", int, "mini-batch size (1 = per-example SGD)"),
+    ("--epochs", "epochs", str, "epochs (auto: 10, or more on small data so that it gets >= {min_steps} "
+     "optimizer steps, at most {max_epochs} epochs)"),
+    ("--batch-size", "batch_size", str, "mini-batch size, 1 = per-example SGD (auto: {batch}, or {small_batch} "
+     "below {small_data} training examples)"),
     ("--label-smoothing", "label_smoothing", float, "label smoothing of the training loss (0 = plain cross-entropy)"),
     ("--patience", "patience", int, "early stopping: epochs without improvement before stopping (0 = off)"),
     ("--monitor", "monitor", str, "metric for selection and early stopping, e.g. valid_error, valid_loss, "
@@ -69,13 +71,17 @@ def _flag_help(key: str, text: str) -> str:
     choices = {"model": [*models.CHOICES, "FILE.py:FUNCTION"], "activation": models.ACTIVATIONS,
                "init": models.INITS, "optimizer": optim.OPTIMIZERS, "schedule": optim.SCHEDULES,
                "augment": augment.OPS, "device": config.DEVICES, "precision": config.PRECISIONS}
+    from trainwell import auto
+
     text = text.format(choices=" | ".join(choices.get(key, ())),
-                       lr_defaults=", ".join(f"{k} {v:g}" for k, v in optim.DEFAULT_LR.items()))
+                       lr_defaults=", ".join(f"{k} {v:g}" for k, v in optim.DEFAULT_LR.items()),
+                       min_steps=auto.MIN_STEPS, max_epochs=auto.MAX_EPOCHS, batch=auto.BATCH,
+                       small_batch=auto.SMALL_BATCH, small_data=f"{auto.SMALL_DATA:,}")
     default = {f.name: f.default for f in fields(config.Config)}[key]
-    if default not in (None, "") and "(default" not in text and "(auto:" not in text:
-        text += f" (default {default})"
-    elif isinstance(default, str) and default == "auto":
+    if "(auto:" in text:
         text += " (default auto)"
+    elif default not in (None, "") and "(default" not in text:
+        text += f" (default {default})"
     return text
 
 

@@ -52,8 +52,8 @@ class Config:
     schedule: str = "onecycle"
     warmup: float = 0.15               # fraction of training spent warming up (onecycle, and others if > 0)
     final_lr_fraction: float = 0.01    # the lecture: decay the learning rate ~100x by the end
-    epochs: int = 10
-    batch_size: int = 128
+    epochs: int | None = None          # None (auto): from the data's size, see auto.py
+    batch_size: int | None = None      # None (auto): from the data's size, see auto.py
     label_smoothing: float = 0.1       # +0.1 point on Fashion-MNIST in 10 epochs (benchmarks/RESULTS.md)
     patience: int = 0                  # early stopping look-ahead in epochs; 0 = off
     monitor: str = "auto"              # auto: valid_error, or train_loss when there is no validation split
@@ -94,7 +94,7 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
         if "None" in text:
             return None
         raise ValueError("may not be empty")
-    if isinstance(value, str) and value.lower() in ("none", "null", "") and "None" in text:
+    if isinstance(value, str) and value.lower() in ("auto", "none", "null", "") and "None" in text:
         return None
     if "list[int]" in text:
         if isinstance(value, str):
@@ -111,7 +111,10 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
             return False
         raise ValueError("expected true or false")
     if "int" in text and "float" not in text:
-        return _as_int(value)
+        try:
+            return _as_int(value)
+        except ValueError:
+            raise ValueError("expected an integer" + (" or auto" if "None" in text else "")) from None
     if "float" in text:
         if isinstance(value, bool):
             raise ValueError("expected a number")
@@ -172,7 +175,7 @@ def validate(cfg: Config) -> None:
         if not lo <= v <= hi:
             problems.append(f"{name}: {v} is out of range; use a value in [{lo}, {hi}]")
     for name in ("epochs", "batch_size", "width", "depth"):
-        if getattr(cfg, name) < 1:
+        if getattr(cfg, name) is not None and getattr(cfg, name) < 1:
             problems.append(f"{name}: {getattr(cfg, name)} must be >= 1")
     for name in ("patience", "seed", "threads", "checkpoint_every"):
         if getattr(cfg, name) < 0:

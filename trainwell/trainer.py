@@ -19,6 +19,7 @@ from torch import nn
 
 from trainwell import checkpoint as ckpt
 from trainwell.augment import Augment
+from trainwell.auto import default_monitor
 from trainwell.callbacks.base import EVENTS, as_callback
 from trainwell.callbacks.monitor import Monitor, check_metric
 from trainwell.config import Config
@@ -40,10 +41,6 @@ def record_keys(num_classes: int, has_valid: bool) -> list[str]:
     if has_valid:
         keys += ["valid_loss", "valid_error"] + (["valid_top5_error"] if num_classes > 5 else [])
     return keys
-
-
-def default_monitor(has_valid: bool) -> str:
-    return "valid_error" if has_valid else "train_loss"
 
 
 @dataclass
@@ -75,6 +72,8 @@ class Trainer:
 
     def __init__(self, model: nn.Module, splits: Splits, config: Config, precision: Precision,
                  callbacks: Iterable[Any] = (), checkpoint_dir: str | None = None) -> None:
+        if config.epochs is None or config.batch_size is None:
+            raise ValueError("Trainer needs concrete epochs and batch_size; resolve `auto` with trainwell.auto.resolve")
         self.config, self.splits, self.precision = config, splits, precision
         self.model = model.to(precision.device)
         if precision.channels_last:
