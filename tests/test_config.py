@@ -7,12 +7,12 @@ from trainwell.errors import UserError
 def test_defaults_follow_the_lecture():
     cfg = Config()
     assert cfg.optimizer == "momentum" and cfg.final_lr_fraction == pytest.approx(0.01)
-    assert cfg.lr == 0.05  # resolved from the optimizer and written out
-    assert cfg.init == "auto" and cfg.model == "auto"  # resolved from the data: see tests/test_auto.py
+    assert cfg.lr is None and cfg.resolved_lr() == 0.05  # auto: resolved with the data, see tests/test_auto.py
+    assert cfg.init == "auto" and cfg.model == "auto"
 
 
 def test_optimizer_picks_its_own_default_lr():
-    assert Config(optimizer="adam").lr == 0.001
+    assert Config(optimizer="adam").resolved_lr() == 0.001
 
 
 def test_all_problems_reported_at_once():
@@ -62,7 +62,7 @@ def test_config_validates_against_the_registries(monkeypatch):
         Config(optimizer="lion")
     monkeypatch.setitem(optim.OPTIMIZERS, "lion", ("SGD", {}))
     monkeypatch.setitem(optim.DEFAULT_LR, "lion", 0.01)
-    assert Config(optimizer="lion").lr == 0.01
+    assert Config(optimizer="lion").resolved_lr() == 0.01
     monkeypatch.setitem(models.REGISTRY, "tiny", "trainwell.models.mlp:mlp")
     monkeypatch.setattr(models, "CHOICES", (*models.CHOICES, "tiny"))
     assert Config(model="tiny").model == "tiny"

@@ -178,3 +178,17 @@ def test_early_stopping_with_its_own_monitor(blobs_npz, tmp_path):
     stop = EarlyStopping(patience=1, monitor="valid_error")
     run = _train(blobs_npz, tmp_path, epochs=6, callbacks=[script, stop])
     assert len(run.history) == 3 and "valid_error did not improve for 1 epochs" in run.summary["stop_reason"]
+
+
+def test_error_ties_go_to_the_lower_loss_not_the_earliest_epoch():
+    from trainwell.callbacks import Monitor
+
+    m = Monitor("valid_error")
+    picks = [m.improved({"epoch": e, "valid_error": err, "valid_loss": loss})
+             for e, err, loss in [(1, 0.1, 0.9), (2, 0.1, 0.5), (3, 0.1, 0.7), (4, 0.2, 0.1), (5, 0.05, 0.8)]]
+    assert picks == [True, True, False, False, True] and m.best_epoch == 5
+    m = Monitor("valid_loss")  # a loss has no tie-break
+    assert m.tiebreak is None
+    again = Monitor("valid_error")
+    again.load(Monitor("valid_error").state())
+    assert again.best_tiebreak is None

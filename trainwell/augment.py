@@ -19,10 +19,12 @@ OPS = {"flip": None, "translate": int}
 def parse(spec: str) -> dict[str, int | None]:
     """'flip,translate=2' -> {'flip': None, 'translate': 2}; raises ValueError with the fix."""
     out: dict[str, int | None] = {}
+    if spec.strip() == "none":
+        return out
     for part in (p.strip() for p in spec.split(",") if p.strip()):
         name, _, value = part.partition("=")
         if name not in OPS:
-            raise ValueError(f"unknown augmentation '{name}'; use {', '.join(OPS)} (e.g. flip,translate=2)")
+            raise ValueError(f"unknown augmentation '{name}'; use {', '.join(OPS)} (e.g. flip,translate=2) or none")
         if OPS[name] is None:
             if value:
                 raise ValueError(f"'{name}' takes no value")

@@ -43,10 +43,10 @@ class Config:
     batch_norm: bool = True            # convnet only
     dropout: float = 0.0
     init: str = "auto"                 # auto: each trainwell model's own design; your nn.Module is left as given
-    augment: str = ""                  # training-batch augmentation, e.g. "flip,translate=2" (see augment.py)
+    augment: str = "auto"              # training-batch augmentation, e.g. "flip,translate=2", or none; see auto.py
     # optimisation
     optimizer: str = "momentum"
-    lr: float | None = None            # None: the optimizer's default (optim.DEFAULT_LR)
+    lr: float | None = None            # None (auto): the optimizer's default (optim.DEFAULT_LR), see auto.py
     momentum: float = 0.9
     weight_decay: float = 5e-4
     schedule: str = "onecycle"
@@ -161,11 +161,10 @@ def validate(cfg: Config) -> None:
     if not cfg.monitor.strip():
         problems.append("monitor: may not be empty; use auto, valid_error or valid_loss")
     try:
-        augment.parse(cfg.augment)
+        if cfg.augment != "auto":
+            augment.parse(cfg.augment)
     except ValueError as e:
         problems.append(f"augment: {e}")
-    if cfg.lr is None and cfg.optimizer in optim.DEFAULT_LR:
-        cfg.lr = optim.DEFAULT_LR[cfg.optimizer]  # written out in config.yaml, like every other default
     if cfg.lr is not None and not cfg.lr > 0:
         problems.append(f"lr: {cfg.lr} must be > 0 (e.g. 0.05 for momentum, 0.001 for adam)")
     for name, lo, hi in (("valid_fraction", 0.0, 0.9), ("test_fraction", 0.0, 0.9), ("dropout", 0.0, 0.95),

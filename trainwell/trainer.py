@@ -19,6 +19,7 @@ from torch import nn
 
 from trainwell import checkpoint as ckpt
 from trainwell.augment import Augment
+from trainwell import auto
 from trainwell.auto import default_monitor
 from trainwell.callbacks.base import EVENTS, as_callback
 from trainwell.callbacks.monitor import Monitor, check_metric
@@ -72,8 +73,7 @@ class Trainer:
 
     def __init__(self, model: nn.Module, splits: Splits, config: Config, precision: Precision,
                  callbacks: Iterable[Any] = (), checkpoint_dir: str | None = None) -> None:
-        if config.epochs is None or config.batch_size is None:
-            raise ValueError("Trainer needs concrete epochs and batch_size; resolve `auto` with trainwell.auto.resolve")
+        config, _ = auto.resolve(config, splits, user_model=model)  # a no-op when run.prepare already did it
         self.config, self.splits, self.precision = config, splits, precision
         self.model = model.to(precision.device)
         if precision.channels_last:

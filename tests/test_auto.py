@@ -1,0 +1,61 @@
+"""auto: what a run does with no flag but --data, decided from the data's shape and size."""
+import torch
+
+from trainwell import auto
+from trainwell.config import Config
+from trainwell.data.splits import Preprocess, Splits
+
+
+def _splits(n, shape, classes=10, n_valid=None):
+    n_valid = n // 9 if n_valid is None else n_valid
+    pre = Preprocess("image" if len(shape) == 3 else "features", list(shape), 1.0, [0.0], [1.0],
+                     [str(i) for i in range(classes)], [], None)
+    x = torch.zeros(n, *shape)
+    y = torch.arange(n) % classes
+    return Splits(x, y, x[:n_valid], y[:n_valid], x[:10], y[:10], pre)
+
+
+def test_fashion_mnist_sized_images_keep_the_reference_recipe():
+    cfg, why = auto.resolve(Config(), _splits(54000, (1, 8, 8)))
+    assert (cfg.model, cfg.batch_size, cfg.epochs, cfg.lr, cfg.augment, cfg.init, cfg.monitor) == \
+        ("convnet", 128, 10, 0.05, "", "glorot", "valid_error")
+    assert set(why) == {"model", "init"}
+
+
+def test_small_tabular_data_gets_an_mlp_small_batches_and_1000_steps():
+    cfg, why = auto.resolve(Config(), _splits(400, (13,), classes=3))
+    steps = -(-400 // 32)
+    assert (cfg.model, cfg.batch_size, cfg.epochs, cfg.lr, cfg.augment) == ("mlp", 32, -(-1000 // steps), 0.05, "")
+    assert "13 features" in why["model"] and "1000" in why["epochs"]
+
+
+def test_tiny_data_is_capped_at_max_epochs():
+    cfg, _ = auto.resolve(Config(), _splits(100, (4,), classes=3))
+    assert cfg.batch_size == 32 and cfg.epochs == auto.MAX_EPOCHS
+
+
+def test_small_image_sets_get_shifts_and_a_learning_rate_scaled_to_the_batch():
+    cfg, why = auto.resolve(Config(), _splits(1300, (3, 32, 32)))
+    assert (cfg.model, cfg.batch_size, cfg.epochs) == ("convnet", 32, 25)
+    assert cfg.lr == 0.05 * 32 / 128 and cfg.augment == "translate=2"
+    assert "32/128" in why["lr"] and "translate" in why["augment"]
+    adam, _ = auto.resolve(Config(optimizer="adam"), _splits(1300, (3, 32, 32)))
+    assert adam.lr == 0.001  # only the SGD family's rate is scaled
+
+
+def test_what_the_user_sets_is_never_changed_and_resolving_twice_changes_nothing():
+    given = Config(model="mlp", epochs=3, batch_size=64, lr=0.1, augment="none", init="kaiming", monitor="valid_loss")
+    cfg, why = auto.resolve(given, _splits(1300, (3, 32, 32)))
+    assert cfg == given and why == {}
+    once, _ = auto.resolve(Config(), _splits(1300, (3, 32, 32)))
+    assert auto.resolve(once, _splits(1300, (3, 32, 32)))[0] == once
+
+
+def test_no_validation_split_monitors_the_training_loss():
+    cfg, why = auto.resolve(Config(valid_fraction=0.0), _splits(500, (5,), n_valid=0))
+    assert cfg.monitor == "train_loss" and "no validation split" in why["monitor"]
+
+
+def test_a_users_module_keeps_its_init():
+    cfg, why = auto.resolve(Config(), _splits(500, (5,)), user_model=torch.nn.Linear(5, 10))
+    assert cfg.init == "default" and cfg.model == "auto" and "keeps the weights" in why["init"]
