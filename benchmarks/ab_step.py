@@ -1,7 +1,7 @@
 """Interleaved A/B of trainwell's training step against a hand-tuned loop, in one process.
 
     python benchmarks/ab_step.py                          # convnet and mlp, batches 128 and 512 (~3 min)
-    python benchmarks/ab_step.py --models convnet --batch-sizes 512 --reps 8
+    python benchmarks/ab_step.py --models mlp --batch-sizes 128 --reps 100
 
 throughput.py measures every loop in its own fresh process, which is fair on peak memory but lets
 machine noise and process state land on one loop and not the other. Here the two loops alternate in
@@ -58,35 +58,42 @@ def measure(model: str, bs: int, reps: int, block_steps: int) -> tuple[float, fl
     def trainwell_step() -> None:
         trainer.train_step(*next(batches))
 
+    for _ in range(5):  # warm both up before anything is timed
+        plain()
+        trainwell_step()
     rates: dict[str, list[float]] = {"plain": [], "trainwell": []}
-    for _ in range(reps):
-        for name, step in (("plain", plain), ("trainwell", trainwell_step)):
-            for _ in range(2):
-                step()
+    ratios = []
+    for r in range(reps):
+        order = (("plain", plain), ("trainwell", trainwell_step))
+        for name, step in order if r % 2 == 0 else order[::-1]:  # alternate who goes first
             t = time.perf_counter()
             for _ in range(block_steps):
                 step()
             rates[name].append(bs * block_steps / (time.perf_counter() - t))
-    return statistics.median(rates["plain"]), statistics.median(rates["trainwell"])
+        ratios.append(rates["trainwell"][-1] / rates["plain"][-1])  # a pair shares the machine's state
+    return statistics.median(rates["plain"]), statistics.median(rates["trainwell"]), statistics.median(ratios)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default="convnet,mlp")
     ap.add_argument("--batch-sizes", default="128,512")
-    ap.add_argument("--reps", type=int, default=6)
+    ap.add_argument("--reps", type=int, default=60)
     ap.add_argument("--results", default=os.path.join(HERE, "RESULTS.md"))
     ap.add_argument("--no-write", action="store_true")
     a = ap.parse_args()
     lines = [f"Command: `python benchmarks/ab_step.py {' '.join(sys.argv[1:])}`  ",
-             f"Measured {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPU cores; median samples/s over "
-             f"{a.reps} interleaved blocks.", "",
-             "| model | batch | hand-tuned loop | trainwell | trainwell / tuned |", "| --- | ---: | ---: | ---: | ---: |"]
+             f"Measured {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPU cores; {a.reps} pairs of short "
+             "blocks (the two loops back to back, alternating which goes first); median samples/s of each, and "
+             "the median of the per-pair ratios (the machine's speed drifts by up to 2x over seconds; a pair "
+             "shares it).", "",
+             "| model | batch | hand-tuned loop | trainwell | trainwell / tuned (median of pairs) |",
+             "| --- | ---: | ---: | ---: | ---: |"]
     for model in a.models.split(","):
         for bs in [int(b) for b in a.batch_sizes.split(",")]:
-            steps = max(4, 4096 // bs) if model == "convnet" else 100
-            plain, tw = measure(model, bs, a.reps, steps)
-            lines.append(f"| {model} | {bs} | {plain:,.0f} | {tw:,.0f} | {tw / plain:.2f}x |")
+            steps = max(2, 1024 // bs) if model == "convnet" else 20
+            plain, tw, ratio = measure(model, bs, a.reps, steps)
+            lines.append(f"| {model} | {bs} | {plain:,.0f} | {tw:,.0f} | {ratio:.2f}x |")
             print(lines[-1], flush=True)
     text = "\n".join(lines) + "\n"
     print(text)

@@ -92,3 +92,22 @@ def test_constant_and_warmup():
     assert f(0) < 0.2 and f(9) == pytest.approx(1.0) and f(99) == 1.0
     g = lr_multiplier("onecycle", 100, warmup=0.0, final=0.01)  # one-cycle always warms up
     assert g(0) < g(14) and math.isclose(g(14), 1.0)
+
+
+def test_schedule_sets_the_same_rates_as_torch_lambdalr_and_resumes():
+    from trainwell.optim import Schedule
+
+    mult = lr_multiplier("onecycle", total_steps=50, warmup=0.15, final=0.01)
+    ours = build_optimizer("momentum", [torch.nn.Parameter(torch.zeros(2, 2)), torch.nn.Parameter(torch.zeros(2))],
+                           lr=0.05, momentum=0.9, weight_decay=5e-4)
+    theirs = build_optimizer("momentum", [torch.nn.Parameter(torch.zeros(2, 2)), torch.nn.Parameter(torch.zeros(2))],
+                             lr=0.05, momentum=0.9, weight_decay=5e-4)
+    sched, ref = Schedule(ours, mult), torch.optim.lr_scheduler.LambdaLR(theirs, mult)
+    for t in range(50):
+        assert [g["lr"] for g in ours.param_groups] == pytest.approx([g["lr"] for g in theirs.param_groups], rel=1e-12)
+        sched.step()
+        theirs.step()
+        ref.step()
+    again = Schedule(ours, mult)
+    again.load_state_dict(sched.state_dict())
+    assert again.t == 50 and ours.param_groups[0]["lr"] == pytest.approx(0.05 * mult(50))

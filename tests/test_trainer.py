@@ -110,13 +110,26 @@ class PoisonGrad(Callback):
             next(trainer.model.parameters()).grad[0] = float("nan")
 
 
-def test_non_finite_gradient_is_caught_before_the_update(blobs_npz, tmp_path):
-    poison = PoisonGrad(at=5)
+def test_non_finite_gradient_on_a_checked_step_is_caught_before_the_update(blobs_npz, tmp_path):
+    from trainwell.trainer import GRAD_EVERY
+
+    poison = PoisonGrad(at=GRAD_EVERY)  # gradients are read on this step
     with pytest.raises(TrainingFailed, match="non-finite gradient norm"):
-        _train(blobs_npz, tmp_path, callbacks=[poison], name="nan")
-    # The weights are those from before the poisoned step: the update was never applied.
-    # (Checked through the trainer's model by re-reading the last checkpoint is in test_checkpoint.)
+        _train(blobs_npz, tmp_path, callbacks=[poison], name="nan", batch_size=8)
     assert poison.before is not None
+
+
+def test_non_finite_gradient_between_checks_stops_the_run_at_the_next_loss(blobs_npz, tmp_path):
+    """Between gradient reads the poisoned update is applied; the next loss is NaN and stops the run,
+    and the checkpoints on disk hold no non-finite tensor."""
+    from trainwell import checkpoint as ckpt
+    from trainwell.trainer import GRAD_EVERY
+
+    with pytest.raises(TrainingFailed, match="non-finite loss"):
+        _train(blobs_npz, tmp_path, callbacks=[PoisonGrad(at=GRAD_EVERY + 1)], name="nan2", batch_size=8,
+               checkpoint_every=4)
+    step, tensors, _ = ckpt.latest_checkpoint(str(tmp_path / "runs" / "nan2" / "checkpoints"))
+    assert step <= GRAD_EVERY + 1 and all(torch.isfinite(t).all() for t in tensors.values() if t.is_floating_point())
 
 
 class Infinite(torch.nn.Module):

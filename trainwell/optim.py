@@ -70,7 +70,7 @@ SCHEDULES: dict[str, Callable[[float, float], float]] = {
 
 
 def lr_multiplier(schedule: str, total_steps: int, warmup: float, final: float) -> Callable[[int], float]:
-    """Multiplier of the base learning rate at step t (0-based), for torch's LambdaLR.
+    """Multiplier of the base learning rate at step t (0-based).
 
     Warm-up ramps linearly from `final` to 1 over the first `warmup` fraction of the steps; then the
     schedule decays to `final` (default 0.01: the lecture's ~100x) at the last step. `onecycle` is
@@ -91,7 +91,35 @@ def lr_multiplier(schedule: str, total_steps: int, warmup: float, final: float) 
     return multiplier
 
 
-def build_schedule(optimizer, schedule: str, total_steps: int, warmup: float, final: float):
-    import torch
+class Schedule:
+    """The learning rate at every step: each group's base rate times `lr_multiplier(t)`.
 
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_multiplier(schedule, total_steps, warmup, final))
+    The same numbers as torch's LambdaLR with that multiplier, set with a few Python operations per step
+    instead of LambdaLR's bookkeeping (2% of a small MLP's step). It starts by setting step 0's rate.
+    """
+
+    def __init__(self, optimizer, multiplier: Callable[[int], float]) -> None:
+        self.optimizer, self.multiplier = optimizer, multiplier
+        self.base_lrs = [g["lr"] for g in optimizer.param_groups]
+        self.t = 0
+        self._apply()
+
+    def step(self) -> None:
+        self.t += 1
+        self._apply()
+
+    def _apply(self) -> None:
+        m = self.multiplier(self.t)
+        for group, base in zip(self.optimizer.param_groups, self.base_lrs):
+            group["lr"] = base * m
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"t": self.t, "base_lrs": list(self.base_lrs)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.t, self.base_lrs = state["t"], list(state["base_lrs"])
+        self._apply()
+
+
+def build_schedule(optimizer, schedule: str, total_steps: int, warmup: float, final: float) -> Schedule:
+    return Schedule(optimizer, lr_multiplier(schedule, total_steps, warmup, final))

@@ -32,8 +32,11 @@ from trainwell.optim import build_optimizer, build_schedule
 from trainwell.precision import Precision
 
 TIMING_KEYS = ("time_s", "samples_per_s")  # the only history fields that differ between identical runs
-ACC_FIELDS = ("loss_sum", "grad_norm_sum")  # followed by 6 counts: examples whose true class ranked 0..5+
-PENDING_STEPS = 32  # steps whose metrics wait to be summed together (a few MB of logits at most)
+ACC_FIELDS = ("loss_sum", "grad_norm_sum", "grad_norm_steps")  # then 6 counts: true class ranked 0..5+
+# Gradient norms are read every GRAD_EVERY steps (and at each epoch's first): on CPU each parameter tensor's norm is its own kernel,
+# and reading all of them every step cost a small MLP 7% of its speed (benchmarks/ab_step.py).
+GRAD_EVERY = 8
+PENDING_LOGITS = 1 << 20  # logits (elements) of steps whose metrics wait to be summed together: <= 4 MB
 
 
 def record_keys(num_classes: int, has_valid: bool) -> list[str]:
@@ -52,12 +55,18 @@ class TrainState:
     batch: int = 0                   # batches completed in the current epoch
     step: int = 0                    # optimizer steps completed in the whole run
     loss: torch.Tensor | None = None  # last batch loss (on device; call .item() only when logging)
-    grad_norm: torch.Tensor | None = None
+    grad_norms: torch.Tensor | None = None  # each parameter tensor's gradient norm, at the last step
+                                            # whose gradients were read (every GRAD_EVERY steps; on device)
     record: dict[str, Any] = field(default_factory=dict)  # the current epoch's record, once validated
     should_stop: bool = False
     stop_reason: str = ""
     steps_per_epoch: int = 0
     best_epoch: int | None = None
+
+    @property
+    def grad_norm(self) -> torch.Tensor | None:
+        """The global gradient norm (L2 over all parameters) at the last step whose gradients were read."""
+        return None if self.grad_norms is None else torch.linalg.vector_norm(self.grad_norms)
 
 
 class Trainer:
@@ -162,19 +171,25 @@ class Trainer:
         loss.backward()
         self.state.loss = loss.detach()
         self._dispatch("on_after_backward")
-        grads = [p.grad for p in self._params if p.grad is not None]
-        self.state.grad_norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-        # One host sync per step: the bad update must never be applied (on CPU this costs nothing).
-        if not math.isfinite((self.state.loss + self.state.grad_norm).item()):
+        # One host sync per step (on CPU it costs nothing): a non-finite loss is never applied. Every
+        # GRAD_EVERY steps the gradients are checked too; a non-finite gradient behind a finite loss
+        # poisons the weights and so the next loss, and stops the run there. NaN and Inf survive the sum.
+        norms = None
+        if self.state.batch == 0 or self.state.step % GRAD_EVERY == 0:
+            norms = self.state.grad_norms = torch.stack(torch._foreach_norm(
+                [p.grad for p in self._params if p.grad is not None]))
+        check = self.state.loss if norms is None else self.state.loss + norms.sum()
+        if not math.isfinite(check.item()):
             self._fail_non_finite()
         self.optimizer.step()
         self.schedule.step()
         self.state.step += 1
         self.state.batch += 1
-        # Metrics are summed PENDING_STEPS at a time, in a few ops on the device: per-step ops cost
-        # a small model (a 0.7 ms MLP step) more than its own arithmetic.
-        self._pending.append((logits.detach(), yb, self.state.loss, self.state.grad_norm))
-        if len(self._pending) >= PENDING_STEPS:
+        # Metrics are summed many steps at a time, in a few ops on the device: per-step ops cost a
+        # small model (a 0.7 ms MLP step) more than its own arithmetic.
+        self._pending.append((logits.detach(), yb, self.state.loss, norms))
+        self._pending_size += logits.numel()
+        if self._pending_size >= PENDING_LOGITS:
             self._sum_pending()
 
     def running_metrics(self) -> dict[str, float]:
@@ -191,7 +206,10 @@ class Trainer:
         order = torch.randperm(len(y), generator=g).to(x.device)
         for b in range(start, self.state.steps_per_epoch):
             idx = order[b * bs:(b + 1) * bs]
-            yield prepare_batch(x[idx], self.precision), y[idx]
+            xb = x[idx]  # already on the device
+            if self.precision.channels_last and xb.ndim == 4:
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            yield xb, y[idx]
 
     def _epoch_record(self) -> dict[str, Any]:
         a = self._epoch_sums()
@@ -201,7 +219,7 @@ class Trainer:
                                   "train_loss": a["loss_sum"] / n, "train_error": 1 - a["correct1"] / n}
         if self.splits.num_classes > 5:
             record["train_top5_error"] = 1 - a["correct5"] / n
-        record["grad_norm"] = a["grad_norm_sum"] / max(1, self.state.steps_per_epoch)
+        record["grad_norm"] = a["grad_norm_sum"] / a["grad_norm_steps"] if a["grad_norm_steps"] else None
         for k, v in evaluate(self.model, self.x_valid, self.y_valid, self.precision).items():
             record[f"valid_{k}"] = v
         record["time_s"] = round(self._elapsed, 3)
@@ -224,19 +242,23 @@ class Trainer:
         """Fold the pending steps into the epoch's accumulators (exact: counts, and sums in float64)."""
         if not self._pending:
             return
-        logits, y, loss, grad_norm = zip(*self._pending)
+        logits, y, loss, grad_norms = zip(*self._pending)
         sizes = torch.tensor([len(b) for b in y], dtype=torch.float64, device=self._acc.device)
         self._acc[len(ACC_FIELDS):] += rank_counts(torch.cat(logits), torch.cat(y))
         self._acc[0] += (torch.stack(loss).double() * sizes).sum()
-        self._acc[1] += torch.stack(grad_norm).double().sum()
+        read = [g for g in grad_norms if g is not None]
+        if read:
+            self._acc[1] += torch.linalg.vector_norm(torch.stack(read).double(), dim=1).sum()
+            self._acc[2] += len(read)
         self._seen += sum(len(b) for b in y)
-        self._pending = []
+        self._pending, self._pending_size = [], 0
 
     def _zero_accumulators(self) -> torch.Tensor:
         """[loss sum, grad-norm sum, examples whose true class ranked 0, 1, .. 4, >= 5] of the epoch so far
         (float64: counts are exact below 2^53)."""
         self._seen = 0
-        self._pending: list[tuple[torch.Tensor, ...]] = []  # (logits, y, loss, grad norm) of steps not yet summed
+        self._pending: list[tuple[torch.Tensor, ...]] = []  # (logits, y, loss, grad norms) of steps not yet summed
+        self._pending_size = 0
         return torch.zeros(len(ACC_FIELDS) + 6, dtype=torch.float64, device=self.precision.device)
 
     def _epoch_sums(self) -> dict[str, float]:
