@@ -21,20 +21,24 @@ _TENSORS = re.compile(r"^ckpt-(\d{9})\.safetensors$")
 FORMAT = 1
 
 
-def atomic_write(path: str, data: bytes) -> None:
+def atomic_write(path: str, data: bytes, durable: bool = True) -> None:
+    """Readers see the old file or the new one, never half of one. `durable=False` skips the fsyncs:
+    for files that a checkpoint can rebuild (the history), where a power cut may lose the last write."""
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    fsync_dir(folder)
+    if durable:
+        fsync_dir(folder)
 
 
 def fsync_dir(folder: str) -> None:

@@ -127,7 +127,8 @@ def create(run_dir: str, config: Config, env: dict[str, Any]) -> None:
 
 
 def write_history(run_dir: str, history: History) -> None:
-    atomic_write(path(run_dir, HISTORY), history.to_jsonl().encode())
+    """Every epoch; not fsynced: the checkpoint holds the history too and rewrites it on resume."""
+    atomic_write(path(run_dir, HISTORY), history.to_jsonl().encode(), durable=False)
 
 
 def write_summary(run_dir: str, summary: dict[str, Any]) -> None:
