@@ -249,7 +249,9 @@ class Trainer:
         self._acc[0] += (torch.stack(loss).double() * sizes).sum()
         read = [g for g in grad_norms if g is not None]
         if read:
-            self._acc[1] += torch.linalg.vector_norm(torch.stack(read).double(), dim=1).sum()
+            # float32 norms summed in float64: exact, so the sum does not depend on how steps were grouped
+            # (a resumed run groups them differently and must match to the bit)
+            self._acc[1] += torch.linalg.vector_norm(torch.stack(read).float(), dim=1).double().sum()
             self._acc[2] += len(read)
         self._seen += sum(len(b) for b in y)
         self._pending, self._pending_size = [], 0
