@@ -34,8 +34,10 @@ test-fast: setup
 	$(PY) -m pytest -q -m "not slow"
 
 bench: setup
-	$(PIP) install -q 'lightning>=2.4'
+	$(PIP) install -q -e '.[bench]'
 	$(PY) benchmarks/throughput.py
+	$(PY) benchmarks/ab_step.py
+	$(PY) benchmarks/small_data.py --seeds 0,1,2
 	$(PY) benchmarks/time_to_accuracy.py
 
 clean:

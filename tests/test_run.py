@@ -81,3 +81,23 @@ def test_read_run_of_a_damaged_directory_is_one_clear_error(blobs_npz, tmp_path)
         f.write("{not json\n")
     with pytest.raises(trainwell.UserError, match="history.jsonl: not valid JSON"):
         rundir.read_run(run.dir)
+
+
+def test_a_resumed_run_keeps_what_auto_chose_and_why(blobs_npz, tmp_path):
+    from trainwell.errors import Interrupted
+    from trainwell.callbacks import Callback
+
+    class Stop(Callback):
+        def on_batch_end(self, trainer):
+            if trainer.state.step == 3:
+                trainer._interrupted = 1
+
+    o = dict(data=blobs_npz, precision="fp32", device="cpu", out=str(tmp_path / "runs"), name="r", quiet=True,
+             epochs=3)
+    with pytest.raises(Interrupted):
+        trainwell.train(callbacks=[Stop()], **o)
+    first = rundir.read_run(str(tmp_path / "runs" / "r")).env
+    assert "mlp" in first["auto"]["model"] and "batch_size" in first["auto"]
+    run = trainwell.train(**o)
+    assert run.env["auto"] == first["auto"] and run.env["started"] == first["started"] and "resumed" in run.env
+    assert run.config.model == "mlp" and run.config.batch_size == 32

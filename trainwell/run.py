@@ -119,7 +119,11 @@ def prepare(config: Config | dict | None = None, *, model: str | nn.Module | Non
 def fit(prep: Prepared, callbacks: Iterable[Any] = (), quiet: bool = False) -> Trainer:
     """Create (or reopen) the run directory, train, and select the best epoch on validation."""
     cfg = prep.config
-    rundir.create(prep.dir, cfg, environment(cfg, prep.precision, prep.choices))
+    env = environment(cfg, prep.precision, prep.choices)
+    if prep.resuming:  # what `auto` chose, and when, was decided when the run started
+        first = rundir.read_run(prep.dir).env
+        env.update(auto=first.get("auto", {}), started=first.get("started"), resumed=env["started"])
+    rundir.create(prep.dir, cfg, env)
     if not quiet:
         for key, why in prep.choices.items():
             print(f"{key}: {why}", flush=True)

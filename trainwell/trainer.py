@@ -27,7 +27,7 @@ from trainwell.config import Config
 from trainwell.data.splits import Splits
 from trainwell.errors import Interrupted, TrainingFailed
 from trainwell.history import History
-from trainwell.metrics import evaluate, prepare_batch, rank_counts
+from trainwell.metrics import evaluate, rank_counts
 from trainwell.optim import build_optimizer, build_schedule
 from trainwell.precision import Precision
 
@@ -257,8 +257,8 @@ class Trainer:
         self._pending, self._pending_size = [], 0
 
     def _zero_accumulators(self) -> torch.Tensor:
-        """[loss sum, grad-norm sum, examples whose true class ranked 0, 1, .. 4, >= 5] of the epoch so far
-        (float64: counts are exact below 2^53)."""
+        """[loss sum, grad-norm sum, steps whose gradients were read, examples whose true class ranked
+        0, 1, .. 4, >= 5] of the epoch so far (float64: counts are exact below 2^53)."""
         self._seen = 0
         self._pending: list[tuple[torch.Tensor, ...]] = []  # (logits, y, loss, grad norms) of steps not yet summed
         self._pending_size = 0
