@@ -165,3 +165,22 @@ def test_plain_progress_lines_when_not_a_terminal(tmp_path, capsys):
     assert err[0].startswith("training ") and "batches/epoch x 2 epochs" in err[0]
     assert err[1].startswith("epoch 1/2  train loss") and "samples/s" in err[1] and "valid loss" in err[1]
     assert err[-1].startswith("stopped: completed 2 epochs")
+
+
+def test_flat_csv_and_npz_train_with_no_model_flag(tmp_path, blobs_npz, images_npz):
+    """Defaults that fit the data: no --model, no --epochs; auto picks and says why."""
+    rng = np.random.default_rng(3)
+    y = np.repeat(np.arange(3), 50)
+    x = rng.normal(0, 1, (150, 5)) + y[:, None] * 1.5
+    rows = ["a,b,c,d,e,kind"] + [",".join(f"{v:.3f}" for v in r) + f",k{c}" for r, c in zip(x, y)]
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "runs"
+    for name, data in (("csv", ["--data", str(tmp_path / "t.csv"), "--label", "kind"]),
+                       ("npz", ["--data", blobs_npz]), ("img", ["--data", images_npz])):
+        assert main(["train", *data, "--quiet", "--out", str(out), "--name", name]) == 0
+        run = out / name
+        model = json.load(open(run / "model.json"))["model"]["name"]
+        env = json.load(open(run / "env.json"))
+        assert model == ("convnet" if name == "img" else "mlp") and model in env["auto"]["model"]
+        assert json.load(open(run / "summary.json"))["test_accuracy"] > 0.8
+        assert "model: auto" not in (run / "config.yaml").read_text()  # resolved values are written out

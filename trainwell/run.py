@@ -126,7 +126,7 @@ def fit(prep: Prepared, callbacks: Iterable[Any] = (), quiet: bool = False) -> T
     rundir.create(prep.dir, cfg, env)
     if not quiet:
         for key, why in prep.choices.items():
-            print(f"{key}: {why}", flush=True)
+            print(f"auto {key} -> {why}", flush=True)
     builtin: list[Any] = [EarlyStopping(cfg.patience)] if cfg.patience else []
     builtin.append(_HistoryWriter(prep.dir))
     if not quiet:

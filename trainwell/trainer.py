@@ -33,8 +33,9 @@ from trainwell.precision import Precision
 
 TIMING_KEYS = ("time_s", "samples_per_s")  # the only history fields that differ between identical runs
 ACC_FIELDS = ("loss_sum", "grad_norm_sum", "grad_norm_steps")  # then 6 counts: true class ranked 0..5+
-# Gradient norms are read every GRAD_EVERY steps (and at each epoch's first): on CPU each parameter tensor's norm is its own kernel,
-# and reading all of them every step cost a small MLP 7% of its speed (benchmarks/ab_step.py).
+# Gradient norms are read every GRAD_EVERY steps (and at each epoch's first): on CPU each parameter
+# tensor's norm is its own kernel, and reading them every step cost a small MLP 7% of its speed
+# (benchmarks/ab_step.py). The loss is checked at every step.
 GRAD_EVERY = 8
 PENDING_LOGITS = 1 << 20  # logits (elements) of steps whose metrics wait to be summed together: <= 4 MB
 
