@@ -184,3 +184,14 @@ def test_flat_csv_and_npz_train_with_no_model_flag(tmp_path, blobs_npz, images_n
         assert model == ("convnet" if name == "img" else "mlp") and model in env["auto"]["model"]
         assert json.load(open(run / "summary.json"))["test_accuracy"] > 0.8
         assert "model: auto" not in (run / "config.yaml").read_text()  # resolved values are written out
+
+
+@pytest.mark.parametrize("model", ["alexnet", "inception", "resnet"])
+def test_each_architecture_trains_from_the_command_line(model, images_npz, tmp_path):
+    out = tmp_path / "runs"
+    assert main(["train", "--data", images_npz, "--model", model, "--width", "8", "--epochs", "2", "--quiet",
+                 "--out", str(out), "--name", model]) == 0
+    spec = json.load(open(out / model / "model.json"))["model"]
+    assert spec["name"] == model and spec["kwargs"]["width"] == 8
+    assert json.load(open(out / model / "env.json"))["auto"]["init"].startswith("kaiming")
+    assert main(["evaluate", str(out / model)]) == 0  # rebuilt from model.json alone

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from trainwell import optim
 from trainwell.config import Config
-from trainwell.models import INIT_OF, is_user_file
+from trainwell.models import INIT_OF, REGISTRY, is_user_file
 
 if TYPE_CHECKING:
     from trainwell.data.splits import Splits
@@ -62,7 +62,8 @@ def resolve(cfg: Config, splits: Splits, user_model: Any = None) -> tuple[Config
         if not has_valid:
             reasons["monitor"] = "train_loss: there is no validation split (valid_fraction 0) to select on"
     n = len(splits.y_train)
-    small_images = n < SMALL_DATA and changes.get("model", cfg.model) == "convnet"
+    model = changes.get("model", cfg.model)
+    small_images = n < SMALL_DATA and _is_image(shape) and model in REGISTRY and model != "mlp"  # a conv net
     if cfg.augment == "auto":
         changes["augment"] = SMALL_IMAGE_AUGMENT if small_images else ""
         if small_images:

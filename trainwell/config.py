@@ -36,12 +36,16 @@ class Config:
     limit_train: int | None = None     # use only the first N training examples (after the splits)
     # model
     model: str = "auto"                # auto: a conv net for images, an MLP for feature vectors
-    hidden: list[int] | None = None    # mlp hidden sizes / convnet fully connected sizes
-    width: int = 32                    # convnet channels of the first stage (doubles each stage)
-    depth: int = 2                     # convnet stages of [conv, conv, pool]
+    # None below: the model's own default (models/<name>.py says which), written out in config.yaml's
+    # model.json spec once the model is built.
+    hidden: list[int] | None = None    # mlp hidden sizes / convnet and alexnet fully connected sizes
+    width: int | None = None           # channels of the first stage (convnet 32, resnet 16/64, ...)
+    depth: int | None = None           # convnet stages, resnet layers (20, 18, ...), inception stages
     activation: str = "relu"
-    batch_norm: bool = True            # convnet only
-    dropout: float = 0.0
+    batch_norm: bool | None = None     # convnet and inception: on; alexnet: off
+    dropout: float | None = None       # mlp, convnet, resnet: 0; alexnet 0.5; inception 0.4
+    preact: bool = False               # resnet: pre-activation blocks
+    zero_init_residual: bool = False   # resnet: each block's last batch-norm scale starts at 0
     init: str = "auto"                 # auto: each trainwell model's own design; your nn.Module is left as given
     augment: str = "auto"              # training-batch augmentation, e.g. "flip,translate=2", or none; see auto.py
     # optimisation
@@ -171,7 +175,7 @@ def validate(cfg: Config) -> None:
                          ("momentum", 0.0, 0.9999), ("warmup", 0.0, 0.9), ("final_lr_fraction", 0.0, 1.0),
                          ("label_smoothing", 0.0, 0.9)):
         v = getattr(cfg, name)
-        if not lo <= v <= hi:
+        if v is not None and not lo <= v <= hi:
             problems.append(f"{name}: {v} is out of range; use a value in [{lo}, {hi}]")
     for name in ("epochs", "batch_size", "width", "depth"):
         if getattr(cfg, name) is not None and getattr(cfg, name) < 1:

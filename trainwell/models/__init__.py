@@ -14,12 +14,19 @@ from typing import Any, Callable
 from trainwell.errors import UserError
 
 # name -> "module:function"; function(input_shape=[C, H, W] or [D], num_classes=K, **kwargs) -> nn.Module
-REGISTRY: dict[str, str] = {"mlp": "trainwell.models.mlp:mlp", "convnet": "trainwell.models.convnet:convnet"}
+REGISTRY: dict[str, str] = {"mlp": "trainwell.models.mlp:mlp", "convnet": "trainwell.models.convnet:convnet",
+                            "alexnet": "trainwell.models.alexnet:alexnet",
+                            "inception": "trainwell.models.inception:inception",
+                            "resnet": "trainwell.models.resnet:resnet"}
 # name -> torch.nn class name
 ACTIVATIONS: dict[str, str] = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid"}
 # "auto": each trainwell model's own design (see INIT_OF); a user's model keeps the weights it was given
 INITS: tuple[str, ...] = ("auto", "glorot", "kaiming", "default")
-INIT_OF: dict[str, str] = {"mlp": "glorot", "convnet": "glorot"}
+# The course's Glorot for its MLP and conv net; He (Kaiming) init for the ReLU stacks designed with it.
+INIT_OF: dict[str, str] = {"mlp": "glorot", "convnet": "glorot", "alexnet": "kaiming", "inception": "kaiming",
+                           "resnet": "kaiming"}
+# Config fields that are architecture arguments (a factory takes those it declares).
+ARCH_FIELDS = ("hidden", "width", "depth", "activation", "batch_norm", "dropout", "preact", "zero_init_residual")
 # The config's `model` may also be "auto" (chosen from the data's shape) or FILE.py:FUNCTION.
 CHOICES: tuple[str, ...] = ("auto", *REGISTRY)
 
@@ -38,9 +45,17 @@ def activation(name: str):
 
 
 def model_spec(cfg: Any, input_shape: list[int], num_classes: int) -> dict[str, Any]:
-    kwargs = {"hidden": cfg.hidden, "activation": cfg.activation, "dropout": cfg.dropout}
-    if cfg.model == "convnet":
-        kwargs.update(width=cfg.width, depth=cfg.depth, batch_norm=cfg.batch_norm)
+    """The architecture as JSON: the config's values for the arguments the model takes, and the model's
+    own defaults for those left unset, so the spec rebuilds the same net even if a default changes."""
+    import inspect
+
+    kwargs: dict[str, Any] = {}
+    if cfg.model in REGISTRY:
+        params = inspect.signature(_registered(cfg.model)).parameters
+        for name in ARCH_FIELDS:
+            if name in params:
+                given = getattr(cfg, name)
+                kwargs[name] = given if given is not None else params[name].default
     return {"name": cfg.model, "kwargs": kwargs, "input_shape": list(input_shape), "num_classes": num_classes}
 
 
