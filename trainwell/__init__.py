@@ -12,20 +12,23 @@ from typing import Any
 
 __version__ = "0.1.0"
 __all__ = ["Callback", "Config", "EarlyStopping", "History", "Run", "Trainer", "TrainingFailed", "UserError",
-           "evaluate_run", "finish", "fit", "load_run", "predict", "prepare", "read_run", "train"]
+           "evaluate_run", "finish", "fit", "load_run", "model_summary", "predict", "prepare", "read_run", "train"]
 
 _WHERE = {"Callback": "trainwell.callbacks", "EarlyStopping": "trainwell.callbacks", "Config": "trainwell.config",
           "History": "trainwell.history", "Run": "trainwell.rundir", "read_run": "trainwell.rundir",
           "train": "trainwell.run", "prepare": "trainwell.run", "fit": "trainwell.run", "finish": "trainwell.run",
           "Trainer": "trainwell.trainer", "TrainingFailed": "trainwell.errors", "UserError": "trainwell.errors",
-          "evaluate_run": "trainwell.inference", "load_run": "trainwell.inference", "predict": "trainwell.inference"}
+          "evaluate_run": "trainwell.inference", "model_summary": "trainwell.capacity", "load_run": "trainwell.inference", "predict": "trainwell.inference"}
+
+
+_RENAMED = {"model_summary": "summarize"}  # trainwell.model_summary is capacity.summarize
 
 
 def __getattr__(name: str) -> Any:
     if name in _WHERE:
         import importlib
 
-        return getattr(importlib.import_module(_WHERE[name]), name)
+        return getattr(importlib.import_module(_WHERE[name]), _RENAMED.get(name, name))
     raise AttributeError(f"module 'trainwell' has no attribute {name!r}")
 
 

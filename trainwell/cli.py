@@ -14,6 +14,7 @@ EXAMPLES = """examples:
   trainwell train --data digits --model mlp --hidden 64 --epochs 20 --optimizer adam
   trainwell train --config exp.yaml lr=0.02 epochs=5
   trainwell train --resume runs/NAME                # carry on after Ctrl-C or a crash
+  trainwell summary --model resnet --depth 20        # parameters, FLOPs, measured epoch time
   trainwell evaluate runs/NAME
   trainwell predict runs/NAME shirt.png --top 3
 """
@@ -101,11 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train, select on validation, test once", epilog=EXAMPLES,
                        usage="trainwell train [options] [key=value ...]",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    groups = {"--data": "data", "--model": "model", "--optimizer": "optimisation", "--seed": "reproducibility and speed"}
-    group = None
-    for flag, key, typ, text in TRAIN_FLAGS:
-        group = t.add_argument_group(groups[flag]) if flag in groups else group
-        group.add_argument(flag, dest=key, type=typ, default=None, help=_flag_help(key, text), metavar=_metavar(typ))
+    _add_train_flags(t)
     run = t.add_argument_group("the run")
     run.add_argument("--config", dest="config_file", metavar="FILE.yaml",
                      help="YAML file of options (flags and key=value win over it)")
@@ -115,6 +112,15 @@ def build_parser() -> argparse.ArgumentParser:
                      "interrupted run")
     run.add_argument("--quiet", action="store_true", help="no progress output")
     t.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. lr=0.01")
+    s = sub.add_parser("summary", help="parameters and FLOPs per layer, and a measured epoch time",
+                       usage="trainwell summary [train options] [key=value ...]",
+                       description="The model `trainwell train` would build from the same options: per layer its "
+                       "output shape, parameters and forward FLOPs; the training FLOPs per epoch; and the epoch "
+                       "time measured over a few real training steps on this device. Nothing is written.")
+    _add_train_flags(s)
+    s.add_argument("--steps", type=int, default=5, help="training steps to time (5)")
+    s.add_argument("--config", dest="config_file", metavar="FILE.yaml", help="YAML file of options")
+    s.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. depth=56")
     e = sub.add_parser("evaluate", help="metrics of a run's model on its test split or other data")
     e.add_argument("run", help="run directory")
     e.add_argument("--data", help="other data to score (default: the run's own test split)")
@@ -125,6 +131,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("input", help="PNG/JPEG image, .npz with array 'x', or .csv with the feature columns")
     r.add_argument("--top", type=int, default=1, help="how many classes to list per example (1)")
     return p
+
+
+def _add_train_flags(parser: argparse.ArgumentParser) -> None:
+    groups = {"--data": "data", "--model": "model", "--optimizer": "optimisation", "--seed": "reproducibility and speed"}
+    group = None
+    for flag, key, typ, text in TRAIN_FLAGS:
+        group = parser.add_argument_group(groups[flag]) if flag in groups else group
+        group.add_argument(flag, dest=key, type=typ, default=None, help=_flag_help(key, text), metavar=_metavar(typ))
 
 
 def _metavar(typ: type) -> str:
@@ -147,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     from trainwell.errors import Interrupted, TrainingFailed, UserError
 
     try:
-        return {"train": _train, "evaluate": _evaluate, "predict": _predict}[args.command](args)
+        return {"train": _train, "summary": _summary, "evaluate": _evaluate, "predict": _predict}[args.command](args)
     except UserError as e:
         print(f"trainwell: error: {e}", file=sys.stderr)
         return 2
@@ -168,6 +182,34 @@ def _train(args: argparse.Namespace) -> int:
     values = {key: getattr(args, key) for _, key, _, _ in TRAIN_FLAGS if getattr(args, key) is not None}
     train(values, out=args.out, name=args.name, resume=args.resume, quiet=args.quiet,
           config_file=args.config_file, overrides=args.overrides)
+    return 0
+
+
+def _summary(args: argparse.Namespace) -> int:
+    from trainwell.capacity import summarize
+
+    if args.steps < 1:
+        print("trainwell: error: --steps must be >= 1", file=sys.stderr)
+        return 2
+    values = {key: getattr(args, key) for _, key, _, _ in TRAIN_FLAGS if getattr(args, key) is not None}
+    s = summarize(steps=args.steps, config=values, config_file=args.config_file, overrides=args.overrides)
+    print(f"{s['model']}: input {'x'.join(map(str, s['input_shape']))}, {s['num_classes']} classes")
+    rows = [(r["layer"], r["type"], "x".join(map(str, r["output"] or [])) or "-", f"{r['params']:,}",
+             f"{r['flops'] / 1e6:,.2f}") for r in s["layers"]]
+    head = ("layer", "type", "output", "params", "MFLOPs")
+    widths = [max(len(str(c)) for c in col) for col in zip(head, *rows)]
+    for i, row in enumerate([head, *rows]):
+        print("  ".join(c.ljust(w) if j < 3 else c.rjust(w) for j, (c, w) in enumerate(zip(row, widths))))
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+    print(f"total: {s['params']:,} parameters ({s['trainable_params']:,} trainable), "
+          f"{s['forward_flops'] / 1e6:,.2f} MFLOPs forward per example")
+    print(f"training: {s['train_flops_per_example'] / 1e6:,.2f} MFLOPs per example (forward + backward), "
+          f"{s['train_flops_per_epoch'] / 1e12:,.3f} TFLOPs per epoch of {s['train_examples']:,} examples")
+    p = s["precision"]
+    print(f"measured: {s['step_s'] * 1e3:,.1f} ms per step of {s['batch_size']} on {p['device']} ({p['precision']}"
+          f"{', channels_last' if p['channels_last'] else ''}), median of {s['measured_steps']} steps -> "
+          f"~{s['epoch_s']:,.0f} s per epoch of {s['steps_per_epoch']} steps (training only)")
     return 0
 
 

@@ -223,21 +223,14 @@ def _check_forward(net: nn.Module, splits: Splits, spec: dict[str, Any]) -> None
                         f"{splits.num_classes}) logits, one per class")
 
 
-def count_flops(net: nn.Module, shape: list[int]) -> int | None:
-    """Forward FLOPs for one example, counted by torch.utils.flop_counter."""
-    from torch.utils.flop_counter import FlopCounterMode
+def _forward_flops(net: nn.Module, shape: list[int]) -> int | None:
+    """Forward FLOPs of one example (None for a model the counter cannot run, e.g. one off the device)."""
+    from trainwell.capacity import forward_flops
 
-    was = net.training
     try:
-        net.eval()
-        counter = FlopCounterMode(display=False)
-        with counter, torch.no_grad():
-            net(torch.zeros([1, *shape], device=next(net.parameters()).device))
-        return int(counter.get_total_flops())
+        return forward_flops(net, shape)
     except (RuntimeError, StopIteration):
         return None
-    finally:
-        net.train(was)
 
 
 def _summary(trainer: Trainer, splits: Splits, precision: Precision, test: dict[str, float]) -> dict[str, Any]:
@@ -251,7 +244,7 @@ def _summary(trainer: Trainer, splits: Splits, precision: Precision, test: dict[
         "epochs_run": len(trainer.history),
         "stop_reason": trainer.state.stop_reason,
         "params": sum(p.numel() for p in trainer.model.parameters()),
-        "flops_per_example": count_flops(trainer.model, list(splits.preprocess.shape)),
+        "flops_per_example": _forward_flops(trainer.model, list(splits.preprocess.shape)),
         "fit_wall_s": round(trainer.wall_s, 2),
         "train_time_s": round(sum(r.get("time_s") or 0 for r in trainer.history), 2),
         "sizes": splits.sizes(),

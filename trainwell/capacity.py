@@ -1,0 +1,130 @@
+"""Capacity: the numbers to reason about a model's size (the course: "network is underperforming: compute
+FLOPs and number of parameters; if too small, make the net larger").
+
+Per top-level layer: output shape, parameters, forward FLOPs (counted by torch.utils.flop_counter, so a
+multiply-add is 2 FLOPs and element-wise work is not counted); the training FLOPs of one example
+(forward + backward, counted the same way); and an epoch time measured over a few real training steps
+on this device. `trainwell summary` prints it; `summarize()` returns it as plain data.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+
+def layer_table(model: nn.Module, input_shape: list[int]) -> list[dict[str, Any]]:
+    """One row per top-level child of `model`, in the order they run: name, type, output shape (without
+    the batch), parameters, forward FLOPs for one example."""
+    device = next(model.parameters()).device
+    outputs: dict[str, list[int]] = {}
+    order: list[str] = []
+
+    def hook(name: str):
+        def record(_module: nn.Module, _inputs: Any, out: Any) -> None:
+            if isinstance(out, torch.Tensor):
+                outputs[name] = list(out.shape[1:])
+            order.append(name)
+        return record
+
+    children = dict(model.named_children())
+    handles = [m.register_forward_hook(hook(n)) for n, m in children.items()]
+    counter = FlopCounterMode(display=False)
+    was = model.training
+    try:
+        model.eval()
+        with counter, torch.no_grad():
+            model(torch.zeros([1, *input_shape], device=device))
+    finally:
+        model.train(was)
+        for h in handles:
+            h.remove()
+    per_module = counter.get_flop_counts()
+    root = type(model).__name__
+    names = list(dict.fromkeys(order)) + [n for n in children if n not in order]  # run order, then unused
+    return [{"layer": n, "type": type(children[n]).__name__, "output": outputs.get(n),
+             "params": sum(p.numel() for p in children[n].parameters()),
+             "flops": int(sum(per_module.get(f"{root}.{n}", {}).values()))} for n in names]
+
+
+def forward_flops(model: nn.Module, input_shape: list[int]) -> int:
+    """Forward FLOPs of one example."""
+    was = model.training
+    counter = FlopCounterMode(display=False)
+    try:
+        model.eval()
+        with counter, torch.no_grad():
+            model(torch.zeros([1, *input_shape], device=next(model.parameters()).device))
+    finally:
+        model.train(was)
+    return int(counter.get_total_flops())
+
+
+def training_flops(model: nn.Module, input_shape: list[int], num_classes: int) -> int:
+    """Forward + backward FLOPs of one example in training mode (a batch of 2, halved: batch norm needs 2)."""
+    device = next(model.parameters()).device
+    x = torch.randn([2, *input_shape], device=device)
+    y = torch.arange(2, device=device) % num_classes
+    was = model.training
+    counter = FlopCounterMode(display=False)
+    try:
+        model.train()
+        with counter:
+            nn.functional.cross_entropy(model(x), y).backward()
+    finally:
+        model.zero_grad(set_to_none=True)
+        model.train(was)
+    return int(counter.get_total_flops()) // 2
+
+
+def measure_step_s(trainer: Any, steps: int = 5, warmup: int = 2) -> float:
+    """Seconds per training step of `trainer`, the median of `steps` timed steps after `warmup` ones."""
+    batches = trainer.batches(0)
+    times = []
+    for i in range(warmup + steps):
+        try:
+            xb, yb = next(batches)
+        except StopIteration:
+            batches = trainer.batches(1)
+            xb, yb = next(batches)
+        t = time.perf_counter()
+        trainer.train_step(xb, yb)
+        if trainer.precision.device.type == "cuda":
+            torch.cuda.synchronize()
+        if i >= warmup:
+            times.append(time.perf_counter() - t)
+    return sorted(times)[len(times) // 2]
+
+
+def summarize(steps: int = 5, **options: Any) -> dict[str, Any]:
+    """The capacity of the model `trainwell train` would build from these options, as plain data.
+
+    >>> s = trainwell.model_summary(data="digits", model="resnet", depth=20)   # doctest: +SKIP
+    >>> s["params"], s["forward_flops"], s["epoch_s"]                         # doctest: +SKIP
+    """
+    from trainwell.run import prepare
+    from trainwell.trainer import Trainer
+
+    prep = prepare(**options)
+    shape, classes = list(prep.splits.preprocess.shape), prep.splits.num_classes
+    model = prep.model
+    layers = layer_table(model, shape)
+    forward = forward_flops(model, shape)
+    train = training_flops(model, shape, classes)
+    trainer = Trainer(model, prep.splits.without_test(), prep.config, prep.precision)
+    step_s = measure_step_s(trainer, steps=steps)
+    n = len(prep.splits.y_train)
+    return {
+        "model": prep.config.model if prep.spec["name"] != "custom" else prep.spec["class"],
+        "input_shape": shape, "num_classes": classes, "layers": layers,
+        "params": sum(p.numel() for p in model.parameters()),
+        "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "forward_flops": forward, "train_flops_per_example": train, "train_examples": n,
+        "train_flops_per_epoch": train * n, "batch_size": prep.config.batch_size,
+        "steps_per_epoch": trainer.state.steps_per_epoch, "step_s": step_s,
+        "epoch_s": step_s * trainer.state.steps_per_epoch, "measured_steps": steps,
+        "precision": prep.precision.to_dict(), "auto": prep.choices,
+    }
