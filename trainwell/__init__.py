@@ -12,16 +12,17 @@ from typing import Any
 
 __version__ = "0.1.0"
 __all__ = ["Callback", "Config", "EarlyStopping", "History", "Run", "Trainer", "TrainingFailed", "UserError",
-           "evaluate_run", "finish", "fit", "load_run", "model_summary", "predict", "prepare", "read_run", "train"]
+           "evaluate_ensemble", "evaluate_run", "finish", "fit", "load_run", "model_summary", "predict", "prepare", "read_run", "train"]
 
 _WHERE = {"Callback": "trainwell.callbacks", "EarlyStopping": "trainwell.callbacks", "Config": "trainwell.config",
           "History": "trainwell.history", "Run": "trainwell.rundir", "read_run": "trainwell.rundir",
           "train": "trainwell.run", "prepare": "trainwell.run", "fit": "trainwell.run", "finish": "trainwell.run",
           "Trainer": "trainwell.trainer", "TrainingFailed": "trainwell.errors", "UserError": "trainwell.errors",
-          "evaluate_run": "trainwell.inference", "model_summary": "trainwell.capacity", "load_run": "trainwell.inference", "predict": "trainwell.inference"}
+          "evaluate_run": "trainwell.inference", "evaluate_ensemble": "trainwell.ensemble", "model_summary": "trainwell.capacity", "load_run": "trainwell.inference", "predict": "trainwell.inference"}
 
 
-_RENAMED = {"model_summary": "summarize"}  # trainwell.model_summary is capacity.summarize
+# public name -> the function's name in its module
+_RENAMED = {"model_summary": "summarize", "evaluate_ensemble": "ensemble"}
 
 
 def __getattr__(name: str) -> Any:

@@ -16,6 +16,7 @@ EXAMPLES = """examples:
   trainwell train --resume runs/NAME                # carry on after Ctrl-C or a crash
   trainwell summary --model resnet --depth 20        # parameters, FLOPs, measured epoch time
   trainwell evaluate runs/NAME
+  trainwell ensemble runs/A runs/B runs/C             # average their probabilities on one test set
   trainwell predict runs/NAME shirt.png --top 3
 """
 
@@ -121,6 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--steps", type=int, default=5, help="training steps to time (5)")
     s.add_argument("--config", dest="config_file", metavar="FILE.yaml", help="YAML file of options")
     s.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. depth=56")
+    n = sub.add_parser("ensemble", help="average the class probabilities of several runs on one test set")
+    n.add_argument("runs", nargs="+", metavar="RUN", help="run directories (at least two)")
+    n.add_argument("--data", help="score on this data instead of the runs' own test split")
+    n.add_argument("--data-dir", help="folder with Fashion-MNIST IDX files")
+    n.add_argument("--label", help="CSV label column")
+    n.add_argument("--geometric", action="store_true", help="geometric mean of probabilities (default arithmetic)")
     e = sub.add_parser("evaluate", help="metrics of a run's model on its test split or other data")
     e.add_argument("run", help="run directory")
     e.add_argument("--data", help="other data to score (default: the run's own test split)")
@@ -161,7 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     from trainwell.errors import Interrupted, TrainingFailed, UserError
 
     try:
-        return {"train": _train, "summary": _summary, "evaluate": _evaluate, "predict": _predict}[args.command](args)
+        commands = {"train": _train, "summary": _summary, "ensemble": _ensemble, "evaluate": _evaluate,
+                    "predict": _predict}
+        return commands[args.command](args)
     except UserError as e:
         print(f"trainwell: error: {e}", file=sys.stderr)
         return 2
@@ -210,6 +219,24 @@ def _summary(args: argparse.Namespace) -> int:
     print(f"measured: {s['step_s'] * 1e3:,.1f} ms per step of {s['batch_size']} on {p['device']} ({p['precision']}"
           f"{', channels_last' if p['channels_last'] else ''}), median of {s['measured_steps']} steps -> "
           f"~{s['epoch_s']:,.0f} s per epoch of {s['steps_per_epoch']} steps (training only)")
+    return 0
+
+
+def _ensemble(args: argparse.Namespace) -> int:
+    from trainwell.ensemble import ensemble
+
+    r = ensemble(args.runs, args.data, args.data_dir, args.label, geometric=args.geometric)
+
+    def line(name: str, m: dict) -> str:
+        top5 = f"  top-5 error {m['top5_error']:.2%}" if "top5_error" in m else ""
+        return f"{name}  error {m['error']:.2%}{top5}  loss {m['loss']:.4f}"
+
+    width = max(len(m["run"]) for m in r["members"])
+    print(f"{r['data']}: {r['examples']} examples")
+    for m in r["members"]:
+        print(line(m["run"].ljust(width), m))
+    print(f"{'members (mean)'.ljust(width)}  error {r['members_mean_error']:.2%}")
+    print(line(f"ensemble ({r['mean']})".ljust(width), r["ensemble"]))
     return 0
 
 

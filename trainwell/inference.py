@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from trainwell.data.sources import Source, load_source
-from trainwell.data.splits import Preprocess, make_splits
+from trainwell.data.splits import Preprocess, split_test
 from trainwell.errors import UserError
 from trainwell.metrics import evaluate, predict_logits
 from trainwell.models import build_model
@@ -47,21 +47,25 @@ def evaluate_run(run_dir: str, data: str | None = None, data_dir: str | None = N
     Another source is scored on its own test set when it has one, otherwise on all its examples.
     """
     run = load_run(run_dir)
+    raw, y, where = scoring_set(run, data, data_dir, label)
+    metrics = evaluate(run.model, run.preprocess.apply(raw), torch.as_tensor(y), run.precision)
+    return {"data": where, "examples": len(y), **metrics, "accuracy": 1 - metrics["error"]}
+
+
+def scoring_set(run: Run, data: str | None = None, data_dir: str | None = None,
+                label: str | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+    """Raw inputs and labels (as the run's class indices) to score `run` on: its own test split, or another
+    source's test set (all its examples when it has none). Preprocessing is the caller's: run.preprocess."""
     if data is None:
         cfg = run.config
         src = load_source(cfg.data, data_dir or cfg.data_dir, cfg.label, cfg.image_size)
-        splits = make_splits(src, cfg.valid_fraction, cfg.test_fraction, cfg.seed, cfg.limit_train)
-        x, y, where = splits.x_test, splits.y_test, f"{cfg.data} (test split)"
-    else:
-        size = run.preprocess.shape[1] if run.preprocess.kind == "image" else None
-        src = load_source(data, data_dir, label or run.preprocess.label_column, size, training=False)
-        xs, ys = (src.x_test, src.y_test) if src.x_test is not None else (src.x, src.y)
-        xs = _match_columns(xs, src.feature_names, run.preprocess.feature_names, data)
-        x = run.preprocess.apply(_check_shape(xs, run.preprocess, data))
-        y = torch.as_tensor(_align_labels(src, ys, run.classes, data))
-        where = data
-    metrics = evaluate(run.model, x, y, run.precision)
-    return {"data": where, "examples": len(y), **metrics, "accuracy": 1 - metrics["error"]}
+        _, (x, y) = split_test(src, cfg.test_fraction, cfg.seed)
+        return x, y, f"{cfg.data} (test split)"
+    size = run.preprocess.shape[1] if run.preprocess.kind == "image" else None
+    src = load_source(data, data_dir, label or run.preprocess.label_column, size, training=False)
+    xs, ys = (src.x_test, src.y_test) if src.x_test is not None else (src.x, src.y)
+    xs = _match_columns(xs, src.feature_names, run.preprocess.feature_names, data)
+    return _check_shape(xs, run.preprocess, data), _align_labels(src, ys, run.classes, data), data
 
 
 def predict(run_dir: str, input_path: str, top: int = 1) -> list[list[tuple[str, float]]]:

@@ -77,17 +77,21 @@ def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndar
     return np.sort(np.concatenate(kept)), np.sort(np.concatenate(held))
 
 
+def split_test(src: Source, test_fraction: float, seed: int) -> tuple[tuple[np.ndarray, np.ndarray],
+                                                                    tuple[np.ndarray, np.ndarray]]:
+    """(train + validation, test) as raw arrays: the source's own test set, or a seeded stratified split."""
+    if src.x_test is not None:
+        return (src.x, src.y), (src.x_test, src.y_test)
+    if test_fraction <= 0:
+        raise UserError(f"{src.name}: has no test set and test_fraction is 0; set test_fraction, e.g. 0.2")
+    keep, test = stratified_split(src.y, test_fraction, seed)
+    return (src.x[keep], src.y[keep]), (src.x[test], src.y[test])
+
+
 def make_splits(src: Source, valid_fraction: float, test_fraction: float, seed: int,
                 limit_train: int | None = None) -> Splits:
     """Test split first (if the source has none), then validation from what is left; fit normalisation."""
-    x, y = src.x, src.y
-    if src.x_test is not None:
-        x_test, y_test = src.x_test, src.y_test
-    else:
-        if test_fraction <= 0:
-            raise UserError(f"{src.name}: has no test set and test_fraction is 0; set test_fraction, e.g. 0.2")
-        keep, test = stratified_split(y, test_fraction, seed)
-        x_test, y_test, x, y = x[test], y[test], x[keep], y[keep]
+    (x, y), (x_test, y_test) = split_test(src, test_fraction, seed)
     if valid_fraction > 0:
         keep, valid = stratified_split(y, valid_fraction, seed + 1)
         x_valid, y_valid, x, y = x[valid], y[valid], x[keep], y[keep]
