@@ -195,3 +195,19 @@ def test_each_architecture_trains_from_the_command_line(model, images_npz, tmp_p
     assert spec["name"] == model and spec["kwargs"]["width"] == 8
     assert json.load(open(out / model / "env.json"))["auto"]["init"].startswith("kaiming")
     assert main(["evaluate", str(out / model)]) == 0  # rebuilt from model.json alone
+
+
+def test_ablate_retrains_without_the_layers_and_compares(images_npz, tmp_path, capsys):
+    out = tmp_path / "runs"
+    assert main(["train", "--data", images_npz, "--model", "alexnet", "--width", "4", "--epochs", "1", "--quiet",
+                 "--out", str(out), "--name", "alex"]) == 0
+    assert main(["ablate", str(out / "alex"), "--remove", "conv3,conv4", "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "original" in text and "ablated" in text and "alex-minus-conv3-conv4" in text
+    spec = json.load(open(out / "alex-minus-conv3-conv4" / "model.json"))["model"]
+    assert spec["remove"] == ["conv3", "conv4"]
+    a, b = (json.load(open(out / n / "summary.json"))["params"] for n in ("alex", "alex-minus-conv3-conv4"))
+    assert b < a
+    assert main(["evaluate", str(out / "alex-minus-conv3-conv4")]) == 0  # rebuilt from its spec
+    assert main(["ablate", str(out / "alex"), "--remove", "conv9"]) == 2
+    assert "no such layer" in capsys.readouterr().err

@@ -16,6 +16,7 @@ EXAMPLES = """examples:
   trainwell train --resume runs/NAME                # carry on after Ctrl-C or a crash
   trainwell summary --model resnet --depth 20        # parameters, FLOPs, measured epoch time
   trainwell evaluate runs/NAME
+  trainwell ablate runs/NAME --remove conv3,conv4    # retrain without those layers, compare
   trainwell ensemble runs/A runs/B runs/C             # average their probabilities on one test set
   trainwell predict runs/NAME shirt.png --top 3
 """
@@ -128,6 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--data-dir", help="folder with Fashion-MNIST IDX files")
     n.add_argument("--label", help="CSV label column")
     n.add_argument("--geometric", action="store_true", help="geometric mean of probabilities (default arithmetic)")
+    a = sub.add_parser("ablate", help="retrain a run without some layers and compare")
+    a.add_argument("run", help="a finished run directory")
+    a.add_argument("--remove", required=True, metavar="LAYER[,LAYER]",
+                   help="layers to take out, by name (trainwell summary lists them), e.g. conv3,conv4")
+    a.add_argument("--name", help="name of the new run (default RUN-minus-LAYERS, beside RUN)")
+    a.add_argument("--out", metavar="DIR", help="folder for the new run (default: RUN's)")
+    a.add_argument("--quiet", action="store_true", help="no progress output")
     e = sub.add_parser("evaluate", help="metrics of a run's model on its test split or other data")
     e.add_argument("run", help="run directory")
     e.add_argument("--data", help="other data to score (default: the run's own test split)")
@@ -168,8 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     from trainwell.errors import Interrupted, TrainingFailed, UserError
 
     try:
-        commands = {"train": _train, "summary": _summary, "ensemble": _ensemble, "evaluate": _evaluate,
-                    "predict": _predict}
+        commands = {"train": _train, "summary": _summary, "ablate": _ablate, "ensemble": _ensemble,
+                    "evaluate": _evaluate, "predict": _predict}
         return commands[args.command](args)
     except UserError as e:
         print(f"trainwell: error: {e}", file=sys.stderr)
@@ -219,6 +227,18 @@ def _summary(args: argparse.Namespace) -> int:
     print(f"measured: {s['step_s'] * 1e3:,.1f} ms per step of {s['batch_size']} on {p['device']} ({p['precision']}"
           f"{', channels_last' if p['channels_last'] else ''}), median of {s['measured_steps']} steps -> "
           f"~{s['epoch_s']:,.0f} s per epoch of {s['steps_per_epoch']} steps (training only)")
+    return 0
+
+
+def _ablate(args: argparse.Namespace) -> int:
+    from trainwell.ablate import ablate
+
+    r = ablate(args.run, [n for n in args.remove.split(",") if n], out=args.out, name=args.name, quiet=args.quiet)
+    print(f"{'':10}{'parameters':>14}{'MFLOPs':>10}{'test accuracy':>15}  run")
+    for key in ("original", "ablated"):
+        m = r[key]
+        flops = f"{m['flops_per_example'] / 1e6:,.2f}" if m["flops_per_example"] is not None else "?"
+        print(f"{key:10}{m['params']:>14,}{flops:>10}{m['test_accuracy']:>15.2%}  {m['run']}")
     return 0
 
 

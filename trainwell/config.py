@@ -46,6 +46,7 @@ class Config:
     dropout: float | None = None       # mlp, convnet, resnet: 0; alexnet 0.5; inception 0.4
     preact: bool = False               # resnet: pre-activation blocks
     zero_init_residual: bool = False   # resnet: each block's last batch-norm scale starts at 0
+    remove: list[str] | None = None    # layers to take out of the model (an ablation), e.g. conv3,fc7
     init: str = "auto"                 # auto: each trainwell model's own design; your nn.Module is left as given
     augment: str = "auto"              # training-batch augmentation, e.g. "flip,translate=2", or none; see auto.py
     # optimisation
@@ -100,12 +101,12 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
         raise ValueError("may not be empty")
     if isinstance(value, str) and value.lower() in ("auto", "none", "null", "") and "None" in text:
         return None
-    if "list[int]" in text:
+    if "list[" in text:
         if isinstance(value, str):
             value = [v for v in value.replace(" ", "").split(",") if v]
         if not isinstance(value, (list, tuple)):
             value = [value]
-        return [_as_int(v) for v in value]
+        return [_as_int(v) for v in value] if "list[int]" in text else [str(v) for v in value]
     if text.startswith("bool") or hint is bool:
         if isinstance(value, bool):
             return value

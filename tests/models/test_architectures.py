@@ -92,3 +92,28 @@ def test_each_architecture_overfits_one_batch(name, kwargs):
 def test_every_registered_model_has_its_initialisation():
     assert set(INIT_OF) == set(REGISTRY)
     assert INIT_OF["resnet"] == "kaiming" and INIT_OF["mlp"] == "glorot"
+
+
+def test_removing_layers_fixes_up_the_shapes_after_them():
+    from trainwell.models.ablation import remove_layers
+
+    net = _build("alexnet", (3, 32, 32), width=8)
+    cut = remove_layers(net, ["conv3", "conv4", "fc7", "relu7", "drop7"], [3, 32, 32], 10)
+    names = [n for n, _ in cut.named_children()]
+    assert "conv3" not in names and "fc7" not in names and cut(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+    assert cut.conv5.in_channels == cut.conv2.out_channels and cut.fc8.in_features == cut.fc6.out_features
+    assert cut.conv1 is net.conv1  # untouched layers are the same objects
+    spec = {"name": "alexnet", "kwargs": {"width": 8}, "input_shape": [3, 32, 32], "num_classes": 10,
+            "remove": ["conv3"]}
+    assert "conv3" not in dict(build_model(spec).named_children())  # the spec rebuilds the ablated net
+
+
+def test_removing_an_unknown_or_the_last_layer_is_one_clear_error():
+    from trainwell.errors import UserError
+    from trainwell.models.ablation import remove_layers
+
+    net = _build("alexnet", (3, 32, 32), width=8)
+    with pytest.raises(UserError, match="no such layer; the layers are conv1"):
+        remove_layers(net, ["conv9"], [3, 32, 32], 10)
+    with pytest.raises(UserError, match="keep the last layer"):
+        remove_layers(net, ["fc8"], [3, 32, 32], 10)

@@ -56,7 +56,10 @@ def model_spec(cfg: Any, input_shape: list[int], num_classes: int) -> dict[str, 
             if name in params:
                 given = getattr(cfg, name)
                 kwargs[name] = given if given is not None else params[name].default
-    return {"name": cfg.model, "kwargs": kwargs, "input_shape": list(input_shape), "num_classes": num_classes}
+    spec = {"name": cfg.model, "kwargs": kwargs, "input_shape": list(input_shape), "num_classes": num_classes}
+    if getattr(cfg, "remove", None):
+        spec["remove"] = list(cfg.remove)
+    return spec
 
 
 def build_model(spec: dict[str, Any]):
@@ -71,6 +74,10 @@ def build_model(spec: dict[str, Any]):
         raise UserError(f"--model {name}: {e}") from None
     if not isinstance(model, nn.Module):
         raise UserError(f"--model {name}: returned {type(model).__name__}, expected a torch.nn.Module")
+    if spec.get("remove"):
+        from trainwell.models.ablation import remove_layers
+
+        model = remove_layers(model, spec["remove"], spec["input_shape"], spec["num_classes"])
     return model
 
 
