@@ -101,3 +101,13 @@ def test_a_resumed_run_keeps_what_auto_chose_and_why(blobs_npz, tmp_path):
     run = trainwell.train(**o)
     assert run.env["auto"] == first["auto"] and run.env["started"] == first["started"] and "resumed" in run.env
     assert run.config.model == "mlp" and run.config.batch_size == 32
+
+
+def test_public_names_stay_the_functions_after_their_modules_are_imported():
+    """A public function named like its own module would turn into the module on the second access."""
+    import importlib
+
+    for name in trainwell.__all__:
+        first = getattr(trainwell, name)
+        importlib.import_module(trainwell._WHERE[name])
+        assert getattr(trainwell, name) is first, name

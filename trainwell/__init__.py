@@ -18,7 +18,7 @@ _WHERE = {"Callback": "trainwell.callbacks", "EarlyStopping": "trainwell.callbac
           "History": "trainwell.history", "Run": "trainwell.rundir", "read_run": "trainwell.rundir",
           "train": "trainwell.run", "prepare": "trainwell.run", "fit": "trainwell.run", "finish": "trainwell.run",
           "Trainer": "trainwell.trainer", "TrainingFailed": "trainwell.errors", "UserError": "trainwell.errors",
-          "ablate": "trainwell.ablate", "evaluate_run": "trainwell.inference", "evaluate_ensemble": "trainwell.ensemble", "model_summary": "trainwell.capacity", "load_run": "trainwell.inference", "predict": "trainwell.inference"}
+          "ablate": "trainwell.ablation", "evaluate_run": "trainwell.inference", "evaluate_ensemble": "trainwell.ensemble", "model_summary": "trainwell.capacity", "load_run": "trainwell.inference", "predict": "trainwell.inference"}
 
 
 # public name -> the function's name in its module

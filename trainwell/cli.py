@@ -231,7 +231,7 @@ def _summary(args: argparse.Namespace) -> int:
 
 
 def _ablate(args: argparse.Namespace) -> int:
-    from trainwell.ablate import ablate
+    from trainwell.ablation import ablate
 
     r = ablate(args.run, [n for n in args.remove.split(",") if n], out=args.out, name=args.name, quiet=args.quiet)
     print(f"{'':10}{'parameters':>14}{'MFLOPs':>10}{'test accuracy':>15}  run")

@@ -14,7 +14,7 @@ import torch
 
 from trainwell.errors import UserError
 from trainwell.inference import load_run, scoring_set
-from trainwell.metrics import predict_logits
+from trainwell.metrics import predict_logits, rank_counts
 from trainwell.rundir import Run
 
 
@@ -47,8 +47,6 @@ def ensemble(run_dirs: list[str], data: str | None = None, data_dir: str | None 
 
 
 def _metrics(log_probs: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
-    from trainwell.metrics import rank_counts
-
     counts = rank_counts(log_probs, y).tolist()
     n = len(y)
     out = {"loss": float(torch.nn.functional.nll_loss(log_probs, y)), "error": 1 - counts[0] / n}
@@ -59,6 +57,7 @@ def _metrics(log_probs: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
 
 def _check_compatible(runs: list[Run], own_test_split: bool) -> None:
     first = runs[0]
+    own_test_set = None  # whether the data brings its own test set: loaded once, only if it matters
     for run in runs[1:]:
         if run.classes != first.classes:
             raise UserError(f"ensemble: {run.dir} was trained on classes {run.classes[:5]}..., {first.dir} on "
@@ -71,7 +70,11 @@ def _check_compatible(runs: list[Run], own_test_split: bool) -> None:
             if a.data != b.data:
                 raise UserError(f"ensemble: {run.dir} was trained on {b.data}, {first.dir} on {a.data}; "
                                 "ensemble runs of one data set, or score them all on one set with --data")
-            if (a.test_fraction, a.seed) != (b.test_fraction, b.seed) and not _has_own_test_set(first):
+            if (a.test_fraction, a.seed) != (b.test_fraction, b.seed):
+                if own_test_set is None:
+                    own_test_set = _has_own_test_set(first)
+                if own_test_set:
+                    continue
                 raise UserError(f"ensemble: {run.dir} and {first.dir} hold out different test splits of {a.data} "
                                 "(other seed or test_fraction), so one member's test rows are another's training "
                                 "rows; give a separate test file with --data")
