@@ -42,7 +42,7 @@ def measure(model: str, bs: int, reps: int, block_steps: int) -> tuple[float, fl
     batches = (b for epoch in range(10**6) for b in trainer.batches(epoch))
 
     net = make()
-    x, y = splits.x_train, splits.y_train
+    x, y = splits.preprocess.apply(splits.x_train), splits.y_train  # plain torch: normalised floats in memory
     if policy.channels_last:
         net, x = net.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
     opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)

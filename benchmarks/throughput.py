@@ -60,7 +60,7 @@ def worker(loop: str, model_name: str, bs: int, steps: int, device: str) -> dict
 
     torch.manual_seed(0)
     splits = load_data(min(54000, max(bs * (steps + WARMUP + 1), 4096)))
-    x, y = splits.x_train, splits.y_train
+    x, y = splits.preprocess.apply(splits.x_train), splits.y_train  # plain torch: normalised floats in memory
     net = reference_net() if model_name == "convnet" else mlp_net()
     is_conv = model_name == "convnet"
     policy = choose(device, "auto", is_conv)

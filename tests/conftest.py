@@ -25,6 +25,12 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = 1
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _image_cache(tmp_path_factory):
+    """Decoded image folders go to a cache of the test session's own, never the user's ~/.cache."""
+    os.environ["TRAINWELL_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+
+
 @pytest.fixture(autouse=True)
 def _quiet_threads(monkeypatch):
     monkeypatch.setenv("PYTHONHASHSEED", "0")

@@ -33,7 +33,7 @@ def ensemble(run_dirs: list[str], data: str | None = None, data_dir: str | None 
     y = torch.as_tensor(y)
     members, log_probs = [], []
     for run in runs:
-        lp = torch.log_softmax(predict_logits(run.model, run.preprocess.apply(raw), run.precision), dim=1)
+        lp = torch.log_softmax(predict_logits(run.model, raw, run.precision, run.preprocess), dim=1)
         log_probs.append(lp)
         members.append({"run": run.dir, **_metrics(lp, y)})
     stacked = torch.stack(log_probs)

@@ -48,7 +48,7 @@ def evaluate_run(run_dir: str, data: str | None = None, data_dir: str | None = N
     """
     run = load_run(run_dir)
     raw, y, where = scoring_set(run, data, data_dir, label)
-    metrics = evaluate(run.model, run.preprocess.apply(raw), torch.as_tensor(y), run.precision)
+    metrics = evaluate(run.model, raw, torch.as_tensor(y), run.precision, run.preprocess)
     return {"data": where, "examples": len(y), **metrics, "accuracy": 1 - metrics["error"]}
 
 
@@ -72,7 +72,7 @@ def predict(run_dir: str, input_path: str, top: int = 1) -> list[list[tuple[str,
     """Class names and probabilities for an image file, or for every row of a .npz (`x`) or .csv file."""
     run = load_run(run_dir)
     raw = _read_inputs(input_path, run.preprocess)
-    logits = predict_logits(run.model, run.preprocess.apply(raw), run.precision)
+    logits = predict_logits(run.model, raw, run.precision, run.preprocess)
     probs = torch.softmax(logits, dim=1)
     k = min(top, probs.shape[1])
     values, indices = probs.topk(k, dim=1)

@@ -1,6 +1,9 @@
 """Classification metrics, accumulated on the device; one host sync per evaluation, not per batch."""
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -18,9 +21,12 @@ def rank_counts(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, precision: Precision,
+def evaluate(model: nn.Module, x: Any, y: torch.Tensor, precision: Precision, preprocess: Any = None,
              batch_size: int = 1024) -> dict[str, float]:
-    """Mean loss, top-1 error and (with more than 5 classes) top-5 error of `model` on (x, y)."""
+    """Mean loss, top-1 error and (with more than 5 classes) top-5 error of `model` on (x, y).
+
+    x is model inputs, or raw inputs (a tensor, array or Rows) that `preprocess` turns into them a batch
+    at a time."""
     if len(y) == 0:
         return {}
     was_training = model.training
@@ -30,7 +36,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, precision: Prec
     counts = torch.zeros(6, dtype=torch.long, device=dev)
     num_classes = None
     for i in range(0, len(y), batch_size):
-        xb = prepare_batch(x[i:i + batch_size], precision)
+        xb = prepare_batch(x[i:i + batch_size], precision, preprocess)
         yb = y[i:i + batch_size].to(dev, non_blocking=True)
         with precision.autocast():
             logits = model(xb)
@@ -48,22 +54,30 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, precision: Prec
 
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, x: torch.Tensor, precision: Precision, batch_size: int = 1024) -> torch.Tensor:
-    """Logits of `model` (in eval mode) on x; the model is handed back in the mode it came in."""
+def predict_logits(model: nn.Module, x: Any, precision: Precision, preprocess: Any = None,
+                   batch_size: int = 1024) -> torch.Tensor:
+    """Logits of `model` (in eval mode) on x (raw when `preprocess` is given, as in evaluate); the model is
+    handed back in the mode it came in."""
     was_training = model.training
     model.eval()
     outs = []
     try:
         for i in range(0, len(x), batch_size):
             with precision.autocast():
-                outs.append(model(prepare_batch(x[i:i + batch_size], precision)).float().cpu())
+                outs.append(model(prepare_batch(x[i:i + batch_size], precision, preprocess)).float().cpu())
     finally:
         model.train(was_training)
     return torch.cat(outs) if outs else torch.zeros(0)
 
 
-def prepare_batch(xb: torch.Tensor, precision: Precision) -> torch.Tensor:
+def prepare_batch(xb: Any, precision: Precision, preprocess: Any = None) -> torch.Tensor:
+    """A batch on the device, normalised by `preprocess` (a splits.Preprocess) when given, in the layout
+    the precision policy wants."""
+    if isinstance(xb, np.ndarray):  # rows of a read-only array: torch wants memory it may write
+        xb = torch.from_numpy(xb if xb.flags.writeable else xb.copy())
     xb = xb.to(precision.device, non_blocking=True)
+    if preprocess is not None:
+        xb = preprocess.apply(xb)
     if precision.channels_last and xb.ndim == 4:
         xb = xb.contiguous(memory_format=torch.channels_last)
     return xb

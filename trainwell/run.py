@@ -146,7 +146,7 @@ def finish(prep: Prepared, trainer: Trainer, quiet: bool = False) -> Run:
     splits, precision = prep.splits, prep.precision
     rundir.save_model(prep.dir, trainer.model.state_dict(),
                       {"model": prep.spec, "preprocess": splits.preprocess.to_dict(), "precision": precision.to_dict()})
-    test = evaluate(trainer.model, splits.x_test, splits.y_test, precision)
+    test = evaluate(trainer.model, splits.x_test, splits.y_test, precision, splits.preprocess)
     summary = _summary(trainer, splits, precision, test)
     rundir.write_summary(prep.dir, summary)
     if not quiet:
@@ -214,7 +214,7 @@ def _materialise(dataset: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
 def _check_forward(net: nn.Module, splits: Splits, spec: dict[str, Any]) -> None:
     try:
         with torch.no_grad():
-            out = net.eval()(splits.x_train[:2])
+            out = net.eval()(splits.preprocess.apply(splits.x_train[:2]))
     except RuntimeError as e:
         raise UserError(f"model {spec['name']}: does not accept inputs of shape {list(splits.x_train.shape[1:])} "
                         f"({str(e).splitlines()[0]})") from None

@@ -24,10 +24,10 @@ from trainwell.auto import default_monitor
 from trainwell.callbacks.base import EVENTS, as_callback
 from trainwell.callbacks.monitor import Monitor, check_metric
 from trainwell.config import Config
-from trainwell.data.splits import Splits
+from trainwell.data.splits import Splits, on_device
 from trainwell.errors import Interrupted, TrainingFailed
 from trainwell.history import History
-from trainwell.metrics import evaluate, rank_counts
+from trainwell.metrics import evaluate, prepare_batch, rank_counts
 from trainwell.optim import build_optimizer, build_schedule
 from trainwell.precision import Precision
 
@@ -99,9 +99,9 @@ class Trainer:
         self.state.steps_per_epoch = (n + bs - 1) // bs
         self.optimizer = build_optimizer(config.optimizer, self.model.parameters(), config.resolved_lr(),
                                          config.momentum, config.weight_decay, fused=precision.device.type == "cuda")
-        # In-memory data moves to the device once, so a batch is an index operation there, not a copy.
-        self.x_train, self.y_train = splits.x_train.to(precision.device), splits.y_train.to(precision.device)
-        self.x_valid, self.y_valid = splits.x_valid.to(precision.device), splits.y_valid.to(precision.device)
+        # Raw inputs in memory move to the device once, so a batch is an index operation there, not a copy.
+        self.x_train, self.y_train = on_device(splits.x_train, precision.device), splits.y_train.to(precision.device)
+        self.x_valid, self.y_valid = on_device(splits.x_valid, precision.device), splits.y_valid.to(precision.device)
         self.schedule = build_schedule(self.optimizer, config.schedule, config.epochs * self.state.steps_per_epoch,
                                        config.warmup, config.final_lr_fraction)
         self.best = Monitor(self.check(config, splits))  # selection: the best epoch on this metric is kept
@@ -205,13 +205,15 @@ class Trainer:
         """Epoch `epoch`'s shuffled mini-batches from batch `start` on; the order depends on (seed, epoch) only."""
         x, y, bs = self.x_train, self.y_train, self.config.batch_size
         g = torch.Generator().manual_seed(self.config.seed * 1_000_003 + epoch)
-        order = torch.randperm(len(y), generator=g).to(x.device)
+        order = torch.randperm(len(y), generator=g)
+        if isinstance(x, torch.Tensor):
+            order = order.to(x.device)
         for b in range(start, self.state.steps_per_epoch):
             idx = order[b * bs:(b + 1) * bs]
-            xb = x[idx]  # already on the device
-            if self.precision.channels_last and xb.ndim == 4:
-                xb = xb.contiguous(memory_format=torch.channels_last)
-            yield xb, y[idx]
+            # raw rows: an index operation on the device, or (Rows) read from the memory-mapped file;
+            # normalised a batch at a time
+            xb = prepare_batch(x[idx], self.precision, self.splits.preprocess)
+            yield xb, y[idx.to(y.device)]
 
     def _epoch_record(self) -> dict[str, Any]:
         a = self._epoch_sums()
@@ -222,7 +224,7 @@ class Trainer:
         if self.splits.num_classes > 5:
             record["train_top5_error"] = 1 - a["correct5"] / n
         record["grad_norm"] = a["grad_norm_sum"] / a["grad_norm_steps"] if a["grad_norm_steps"] else None
-        for k, v in evaluate(self.model, self.x_valid, self.y_valid, self.precision).items():
+        for k, v in evaluate(self.model, self.x_valid, self.y_valid, self.precision, self.splits.preprocess).items():
             record[f"valid_{k}"] = v
         record["time_s"] = round(self._elapsed, 3)
         record["samples_per_s"] = round(n / self._elapsed, 1) if self._elapsed > 0 else None

@@ -3,6 +3,7 @@ import os
 import struct
 
 import numpy as np
+import torch
 import pytest
 
 from trainwell.data import load_source, make_splits
@@ -88,8 +89,9 @@ def test_splits_protocol_is_stratified_seeded_and_train_normalised(tmp_path):
     assert sizes["test"] == pytest.approx(0.2 * 1797, abs=10) and sizes["valid"] == pytest.approx(0.1 * 0.8 * 1797, abs=10)
     counts = np.bincount(s.y_test.numpy())
     assert counts.max() - counts.min() <= 2            # stratified
-    assert abs(s.x_train.mean().item()) < 1e-4         # normalised with train statistics ...
-    assert abs(s.x_test.mean().item()) > 1e-4          # ... which are not the test set's
+    assert s.x_train.dtype == torch.uint8               # raw pixels are kept; batches are normalised
+    assert abs(s.preprocess.apply(s.x_train).mean().item()) < 1e-4   # with train statistics ...
+    assert abs(s.preprocess.apply(s.x_test).mean().item()) > 1e-4    # ... which are not the test set's
     s2 = make_splits(src, 0.1, 0.2, seed=3)
     assert np.array_equal(s.y_test.numpy(), s2.y_test.numpy())
 

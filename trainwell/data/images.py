@@ -53,12 +53,8 @@ def _image_size(path: str) -> tuple[int, int]:
     return h, w
 
 
-def read_image_folder(root: str, image_size: int | None) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """ROOT/CLASS/*.png|jpg -> x uint8 (N, C, H, W), y int64, class names (sorted folder names).
-
-    All images are converted to the channels of the first one (grey or RGB) and resized to one shape:
-    `image_size` squared, or the first image's size.
-    """
+def list_image_folder(root: str) -> tuple[list[tuple[str, int]], list[str]]:
+    """ROOT/CLASS/*.png|jpg -> [(path, label)] in a fixed order, and the class names (sorted folder names)."""
     classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)) and not d.startswith("."))
     if len(classes) < 2:
         raise file_error(root, f"image folder needs one sub-folder per class, at least 2 (found {len(classes)})",
@@ -74,14 +70,28 @@ def read_image_folder(root: str, image_size: int | None) -> tuple[np.ndarray, np
             if not e.lower().endswith(IMAGE_EXTS):
                 raise file_error(p, "is not a PNG or JPEG file", "remove it from the image folder")
             files.append((p, label))
-        if not any(lbl == label for _, lbl in files):
+        if not files or files[-1][1] != label:
             raise file_error(folder, "class folder has no PNG/JPEG images", "add images or remove the folder")
+    return files, classes
+
+
+def folder_geometry(files: list[tuple[str, int]], image_size: int | None) -> tuple[int, int, int]:
+    """(channels, height, width) every image is converted to: the first image's channels (grey or RGB), and
+    `image_size` squared or the first image's size."""
     first = files[0][0]
-    size = (image_size, image_size) if image_size else _image_size(first)
-    channels = read_image(first, size, None).shape[0]
-    check_bytes(root, len(files) * channels * size[0] * size[1] * 4, f"{len(files)} images of {size}")
-    x = np.empty((len(files), channels, size[0], size[1]), dtype=np.uint8)
+    h, w = (image_size, image_size) if image_size else _image_size(first)
+    return read_image(first, (h, w), None).shape[0], h, w
+
+
+def read_image_folder(root: str, image_size: int | None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """ROOT/CLASS/*.png|jpg decoded in memory -> x uint8 (N, C, H, W), y int64, class names.
+
+    Used when the on-disk cache (data/cache.py) cannot be written; it holds every image in memory.
+    """
+    files, classes = list_image_folder(root)
+    c, h, w = folder_geometry(files, image_size)
+    check_bytes(root, len(files) * c * h * w, f"{len(files)} images of {c}x{h}x{w}")
+    x = np.empty((len(files), c, h, w), dtype=np.uint8)
     for i, (p, _) in enumerate(files):
-        x[i] = read_image(p, size, channels)
-    y = np.array([lbl for _, lbl in files], dtype=np.int64)
-    return x, y, classes
+        x[i] = read_image(p, (h, w), c)
+    return x, np.array([lbl for _, lbl in files], dtype=np.int64), classes

@@ -22,7 +22,10 @@ BUILTINS = ("fashion-mnist", "digits")
 
 @dataclass
 class Source:
-    """Raw examples: x is (N, D) features or (N, C, H, W) images; y holds class indices into `classes`."""
+    """Raw examples: x is (N, D) features or (N, C, H, W) images; y holds class indices into `classes`.
+
+    x of an image folder is a read-only memory map of its decoded pixels (data/cache.py).
+    """
 
     name: str
     x: np.ndarray
@@ -55,9 +58,9 @@ def load_source(data: str, data_dir: str | None = None, label: str | None = None
     elif data.lower().endswith(".csv"):
         src = _csv(data, label)
     elif os.path.isdir(data):
-        from trainwell.data.images import read_image_folder
+        from trainwell.data.cache import cached_image_folder
 
-        x, y, classes = read_image_folder(data, image_size)
+        x, y, classes = cached_image_folder(data, image_size)
         src = Source(os.path.basename(os.path.normpath(data)), x, y, classes)
     elif not os.path.exists(data):
         raise UserError(f"--data {data}: not found; use one of {', '.join(BUILTINS)}, a .npz or .csv file, "

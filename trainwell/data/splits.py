@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from trainwell.data.cache import Rows, take
 from trainwell.data.sources import Source
 from trainwell.errors import UserError
 
@@ -26,27 +27,38 @@ class Preprocess:
     label_column: str | None
 
     def apply(self, x: np.ndarray | torch.Tensor) -> torch.Tensor:
-        if isinstance(x, np.ndarray) and not x.flags.writeable:
-            x = x.copy()  # decoded images are read-only views; torch wants to own writable memory
-        x = torch.as_tensor(x).float() * self.input_scale
-        view = (1, -1, 1, 1) if self.kind == "image" else (1, -1)
-        mean = torch.tensor(self.mean).view(view)
-        std = torch.tensor(self.std).view(view)
-        return ((x - mean) / std).contiguous()
+        """Raw inputs (uint8 pixels or float features, any batch size) -> normalised float32, on x's device."""
+        if isinstance(x, np.ndarray):
+            x = torch.from_numpy(x if x.flags.writeable else x.copy())  # torch wants writable memory
+        scale, shift = self._affine(x.device)
+        # (x * input_scale - mean) / std as one fused multiply-add: it runs on every batch
+        return torch.addcmul(shift, x.float(), scale).contiguous()
+
+    def _affine(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        cache = self.__dict__.setdefault("_affine_on", {})
+        if device not in cache:
+            view = (1, -1, 1, 1) if self.kind == "image" else (1, -1)
+            mean = torch.tensor(self.mean, dtype=torch.float64)
+            std = torch.tensor(self.std, dtype=torch.float64)
+            cache[device] = ((self.input_scale / std).float().view(view).to(device),
+                             (-mean / std).float().view(view).to(device))
+        return cache[device]
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
 
 @dataclass
 class Splits:
-    """Preprocessed tensors; the test set is only read once, by run.py, at the very end."""
+    """Raw inputs (uint8 pixels or float32 features) and labels; `preprocess` normalises a batch at a time,
+    so data is held at 1 byte per pixel, or left on disk (Rows of a memory-mapped image folder). The test
+    set is only read once, by run.py, at the very end."""
 
-    x_train: torch.Tensor
+    x_train: torch.Tensor | Rows
     y_train: torch.Tensor
-    x_valid: torch.Tensor
+    x_valid: torch.Tensor | Rows
     y_valid: torch.Tensor
-    x_test: torch.Tensor
+    x_test: torch.Tensor | Rows
     y_test: torch.Tensor
     preprocess: Preprocess
 
@@ -56,7 +68,7 @@ class Splits:
 
     def without_test(self) -> "Splits":
         """The same splits with an empty test set: what fitting sees, so it cannot peek."""
-        return dataclasses.replace(self, x_test=self.x_test[:0], y_test=self.y_test[:0])
+        return dataclasses.replace(self, x_test=_as_tensor(take(self.x_test, slice(0, 0))), y_test=self.y_test[:0])
 
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.y_train), "valid": len(self.y_valid), "test": len(self.y_test)}
@@ -85,7 +97,7 @@ def split_test(src: Source, test_fraction: float, seed: int) -> tuple[tuple[np.n
     if test_fraction <= 0:
         raise UserError(f"{src.name}: has no test set and test_fraction is 0; set test_fraction, e.g. 0.2")
     keep, test = stratified_split(src.y, test_fraction, seed)
-    return (src.x[keep], src.y[keep]), (src.x[test], src.y[test])
+    return (take(src.x, keep), src.y[keep]), (take(src.x, test), src.y[test])
 
 
 def make_splits(src: Source, valid_fraction: float, test_fraction: float, seed: int,
@@ -94,26 +106,60 @@ def make_splits(src: Source, valid_fraction: float, test_fraction: float, seed: 
     (x, y), (x_test, y_test) = split_test(src, test_fraction, seed)
     if valid_fraction > 0:
         keep, valid = stratified_split(y, valid_fraction, seed + 1)
-        x_valid, y_valid, x, y = x[valid], y[valid], x[keep], y[keep]
+        x_valid, y_valid, x, y = take(x, valid), y[valid], take(x, keep), y[keep]
     else:
-        x_valid, y_valid = x[:0], y[:0]
+        x_valid, y_valid = take(x, slice(0, 0)), y[:0]
     if limit_train is not None:
-        x, y = x[:limit_train], y[:limit_train]
+        x, y = take(x, slice(0, limit_train)), y[:limit_train]
     if len(y) == 0 or len(y_test) == 0:
         raise UserError(f"{src.name}: too few examples ({len(src.y)}) to hold out validation and test sets; "
                         "add data, or lower valid_fraction / test_fraction")
     pre = fit_preprocess(src, x)
-    tensors = [pre.apply(a) for a in (x, x_valid, x_test)]
+    tensors = [_as_tensor(a) for a in (x, x_valid, x_test)]
     labels = [torch.as_tensor(a, dtype=torch.long) for a in (y, y_valid, y_test)]
     return Splits(tensors[0], labels[0], tensors[1], labels[1], tensors[2], labels[2], pre)
 
 
-def fit_preprocess(src: Source, x_train: np.ndarray) -> Preprocess:
-    """Standardise with statistics of the training split only (per channel for images, per feature else)."""
-    x = x_train.astype(np.float64) * src.input_scale
-    axes = (0, 2, 3) if x.ndim == 4 else (0,)
-    mean = x.mean(axis=axes)
-    std = x.std(axis=axes)
+def fit_preprocess(src: Source, x_train: np.ndarray | Rows) -> Preprocess:
+    """Standardise with statistics of the training split only (per channel for images, per feature else).
+    Two passes over chunks of rows, in float64: memory holds a chunk, whatever the data's size."""
+    axes = (0, 2, 3) if len(x_train.shape) == 4 else (0,)
+    per_row = max(1, int(np.prod(x_train.shape[1:])))
+    step = max(1, CHUNK_VALUES // per_row)
+    count = len(x_train) * (int(np.prod(x_train.shape[2:])) if len(axes) == 3 else 1)  # values per channel
+    total = 0.0
+    for i in range(0, len(x_train), step):
+        total = total + _chunk(x_train, i, step, src.input_scale).sum(axis=axes)
+    mean = total / max(count, 1)
+    view = (1, -1, 1, 1) if len(axes) == 3 else (1, -1)
+    sq = 0.0
+    for i in range(0, len(x_train), step):
+        sq = sq + ((_chunk(x_train, i, step, src.input_scale) - mean.reshape(view)) ** 2).sum(axis=axes)
+    std = np.sqrt(sq / max(count, 1))
     std = np.where(std < 1e-8, 1.0, std)  # constant features/channels are left centred, not blown up
     return Preprocess(src.kind, list(x_train.shape[1:]), src.input_scale, mean.tolist(), std.tolist(),
                       list(src.classes), list(src.feature_names), src.label_column)
+
+
+CHUNK_VALUES = 2**23  # values per chunk when computing statistics: 64 MiB of float64
+
+
+def _chunk(x: np.ndarray | Rows, start: int, n: int, scale: float) -> np.ndarray:
+    rows = x[start:start + n]
+    rows = rows.numpy() if isinstance(rows, torch.Tensor) else rows
+    return rows.astype(np.float64) * scale
+
+
+def _as_tensor(x: np.ndarray | Rows | torch.Tensor) -> torch.Tensor | Rows:
+    """Arrays in memory become tensors (their dtype kept: uint8 pixels stay bytes); Rows stay on disk."""
+    if isinstance(x, (Rows, torch.Tensor)):
+        return x
+    if isinstance(x, np.memmap):
+        return take(x, slice(None))
+    return torch.from_numpy(np.ascontiguousarray(x) if x.flags.writeable else np.array(x))
+
+
+def on_device(x: torch.Tensor | Rows, device: torch.device) -> torch.Tensor | Rows:
+    """Inputs in memory move to the device once (a batch is then an index operation there); Rows stay on
+    disk and each batch is read and moved on its own."""
+    return x if isinstance(x, Rows) else x.to(device)
