@@ -15,11 +15,25 @@ def _splits(n, shape, classes=10, n_valid=None):
     return Splits(x, y, x[:n_valid], y[:n_valid], x[:10], y[:10], pre)
 
 
-def test_fashion_mnist_sized_images_keep_the_reference_recipe():
+def test_fashion_mnist_sized_images_get_the_measured_recipe():
     cfg, why = auto.resolve(Config(), _splits(54000, (1, 8, 8)))
-    assert (cfg.model, cfg.batch_size, cfg.epochs, cfg.lr, cfg.augment, cfg.init, cfg.monitor) == \
-        ("convnet", 128, 10, 0.05, "", "glorot", "valid_error")
-    assert set(why) == {"model", "init"}
+    assert (cfg.model, cfg.width, cfg.batch_size, cfg.epochs, cfg.lr, cfg.augment, cfg.tta, cfg.init, cfg.monitor) == \
+        ("convnet", 16, 64, 18, 0.05, "flip", "flip", "glorot", "valid_error")
+    assert set(why) == {"model", "width", "batch_size", "epochs", "augment", "tta", "init"}
+    assert "--augment none" in why["augment"]  # where a mirror image changes the class
+
+
+def test_a_conv_net_the_user_names_keeps_its_own_defaults():
+    cfg, why = auto.resolve(Config(model="convnet"), _splits(54000, (1, 8, 8)))
+    assert (cfg.width, cfg.batch_size, cfg.epochs, cfg.lr, cfg.augment, cfg.tta) == (None, 128, 10, 0.05, "", "none")
+    mine, _ = auto.resolve(Config(width=48, epochs=5, augment="translate=1", tta="none"), _splits(54000, (1, 8, 8)))
+    assert (mine.width, mine.epochs, mine.augment, mine.tta, mine.batch_size) == (48, 5, "translate=1", "none", 64)
+
+
+def test_flip_averaging_follows_flip_training():
+    assert auto.resolve(Config(model="convnet", augment="flip,translate=2"), _splits(900, (1, 8, 8)))[0].tta == "flip"
+    assert auto.resolve(Config(model="convnet", augment="translate=2"), _splits(900, (1, 8, 8)))[0].tta == "none"
+    assert auto.resolve(Config(), _splits(900, (5,)))[0].tta == "none"
 
 
 def test_small_tabular_data_gets_an_mlp_small_batches_and_1000_steps():
@@ -44,7 +58,8 @@ def test_small_image_sets_get_shifts_and_a_learning_rate_scaled_to_the_batch():
 
 
 def test_what_the_user_sets_is_never_changed_and_resolving_twice_changes_nothing():
-    given = Config(model="mlp", epochs=3, batch_size=64, lr=0.1, augment="none", init="kaiming", monitor="valid_loss")
+    given = Config(model="mlp", epochs=3, batch_size=64, lr=0.1, augment="none", init="kaiming", monitor="valid_loss",
+                   tta="none")
     cfg, why = auto.resolve(given, _splits(1300, (3, 32, 32)))
     assert cfg == given and why == {}
     once, _ = auto.resolve(Config(), _splits(1300, (3, 32, 32)))

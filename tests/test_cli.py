@@ -197,6 +197,34 @@ def test_each_architecture_trains_from_the_command_line(model, images_npz, tmp_p
     assert main(["evaluate", str(out / model)]) == 0  # rebuilt from model.json alone
 
 
+@pytest.fixture(scope="module")
+def rgb_folder(tmp_path_factory):
+    """A 3-channel image folder: 3 classes of 32x32 RGB PNGs told apart by their dominant colour."""
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("rgb")
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(("red", "green", "blue")):
+        (root / name).mkdir()
+        for i in range(16):
+            img = rng.integers(0, 90, (32, 32, 3), dtype=np.uint8)
+            img[..., c] += 120
+            Image.fromarray(img).save(root / name / f"{i}.png")
+    return str(root)
+
+
+@pytest.mark.parametrize("model", ["mlp", "convnet", "alexnet", "inception", "resnet"])
+def test_each_architecture_trains_on_a_3_channel_image_folder(model, rgb_folder, tmp_path):
+    out = tmp_path / "runs"
+    width = [] if model == "mlp" else ["--width", "8"]
+    assert main(["train", "--data", rgb_folder, "--model", model, *width, "--epochs", "3", "--quiet",
+                 "--out", str(out), "--name", model]) == 0
+    summary = json.load(open(out / model / "summary.json"))
+    assert json.load(open(out / model / "model.json"))["preprocess"]["shape"] == [3, 32, 32]
+    assert summary["sizes"]["test"] == 9 and summary["params"] > 0
+    assert main(["evaluate", str(out / model)]) == 0
+
+
 def test_ablate_retrains_without_the_layers_and_compares(images_npz, tmp_path, capsys):
     out = tmp_path / "runs"
     assert main(["train", "--data", images_npz, "--model", "alexnet", "--width", "4", "--epochs", "1", "--quiet",
@@ -211,3 +239,15 @@ def test_ablate_retrains_without_the_layers_and_compares(images_npz, tmp_path, c
     assert main(["evaluate", str(out / "alex-minus-conv3-conv4")]) == 0  # rebuilt from its spec
     assert main(["ablate", str(out / "alex"), "--remove", "conv9"]) == 2
     assert "no such layer" in capsys.readouterr().err
+
+
+def test_key_value_overrides_may_sit_between_flags(tmp_path):
+    """`trainwell train width=16 --lr 0.1 depth=1` used to fail: argparse takes one run of positionals."""
+    out = tmp_path / "runs"
+    assert main(["train", "--data", "digits", "--model", "convnet", "width=8", "--epochs", "1", "depth=1",
+                 "--quiet", "--out", str(out), "--name", "r", "limit_train=200"]) == 0
+    import yaml
+
+    cfg = yaml.safe_load(open(out / "r" / "config.yaml"))
+    assert (cfg["width"], cfg["depth"], cfg["limit_train"], cfg["epochs"]) == (8, 1, 200, 1)
+    assert main(["train", "--data", "digits", "width=8", "--nope", "1"]) == 2

@@ -111,3 +111,24 @@ def test_public_names_stay_the_functions_after_their_modules_are_imported():
         first = getattr(trainwell, name)
         importlib.import_module(trainwell._WHERE[name])
         assert getattr(trainwell, name) is first, name
+
+
+def test_a_time_budget_stops_training_once_spent(tmp_path):
+    run = trainwell.train(data="digits", model="mlp", epochs=50, time_budget=1e-6, out=str(tmp_path), name="b",
+                          quiet=True)
+    assert run.summary["epochs_run"] == 1 and "time budget of 1e-06 s spent after 1 epochs" in run.summary["stop_reason"]
+    assert run.finished and run.config.epochs == 50  # the schedule was the one asked for
+
+
+def test_auto_epochs_fit_the_time_budget(tmp_path):
+    """The epochs are the budget over a measured epoch time: a budget 20x larger gets about 20x the epochs."""
+    small = prepare(data="digits", model="mlp", time_budget=0.2, out=str(tmp_path))
+    large = prepare(data="digits", model="mlp", time_budget=4.0, out=str(tmp_path))
+    assert 1 <= small.config.epochs < large.config.epochs
+    assert "time budget" in large.choices["epochs"]
+    assert prepare(data="digits", model="mlp", time_budget=4.0, epochs=3, out=str(tmp_path)).config.epochs == 3
+    # measuring leaves the run's random state alone: the same model weights as without a budget
+    plain = prepare(data="digits", model="mlp", out=str(tmp_path))
+    assert all(torch.equal(a, b) for a, b in zip(large.model.state_dict().values(), plain.model.state_dict().values()))
+    trainer = fit(large, quiet=True)
+    assert trainer.state.spent_s < 4.0 * 3 + 5  # roughly within the budget (machines are noisy)

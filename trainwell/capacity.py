@@ -99,6 +99,24 @@ def measure_step_s(trainer: Any, steps: int = 5, warmup: int = 2) -> float:
     return sorted(times)[len(times) // 2]
 
 
+def epochs_within(budget_s: float, model: nn.Module, splits: Any, config: Any, precision: Any,
+                  steps: int = 5) -> tuple[int, float]:
+    """(epochs, seconds per epoch) of training + validation that fit `budget_s` on this device, timed over
+    a few steps of a copy of `model`: the run's own weights and random state are left as they were."""
+    import copy
+
+    from trainwell import checkpoint
+    from trainwell.trainer import Trainer
+
+    rng = checkpoint.rng_state()
+    trainer = Trainer(copy.deepcopy(model), splits.without_test(), config, precision)
+    step_s = measure_step_s(trainer, steps=steps)
+    checkpoint.set_rng_state(rng)
+    # validation runs forward only: about a third of a training step per example
+    epoch_s = step_s * trainer.state.steps_per_epoch + step_s / 3 * len(splits.y_valid) / config.batch_size
+    return max(1, int(budget_s // epoch_s)), epoch_s
+
+
 def summarize(steps: int = 5, **options: Any) -> dict[str, Any]:
     """The capacity of the model `trainwell train` would build from these options, as plain data.
 

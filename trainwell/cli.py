@@ -5,6 +5,7 @@ Exit codes: 0 ok, 1 bug (traceback), 2 bad input (one line), 3 training failed, 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
 EXAMPLES = """examples:
@@ -52,9 +53,13 @@ TRAIN_FLAGS = [
     ("--final-lr-fraction", "final_lr_fraction", float, "lr at the end / peak lr (the course's ~100x decay)"),
     ("--epochs", "epochs", str, "epochs (auto: 10, or more on small data so that it gets >= {min_steps} "
      "optimizer steps, at most {max_epochs} epochs)"),
+    ("--time-budget", "time_budget", float, "seconds of training + validation: with auto epochs, the epochs "
+     "that fit it (measured on this device); training stops once it is spent"),
     ("--batch-size", "batch_size", str, "mini-batch size, 1 = per-example SGD (auto: {batch}, or {small_batch} "
      "below {small_data} training examples)"),
     ("--label-smoothing", "label_smoothing", float, "label smoothing of the training loss (0 = plain cross-entropy)"),
+    ("--tta", "tta", str, "test-time augmentation for validation, test and predictions: {choices}; flip "
+     "averages each image's and its mirror image's probabilities (auto: flip when --augment has flip)"),
     ("--patience", "patience", int, "early stopping: epochs without improvement before stopping (0 = off)"),
     ("--monitor", "monitor", str, "metric for selection and early stopping, e.g. valid_error, valid_loss, "
      "valid_top5_error (auto: valid_error, train_loss without a validation split)"),
@@ -75,7 +80,8 @@ def _flag_help(key: str, text: str) -> str:
 
     choices = {"model": [*models.CHOICES, "FILE.py:FUNCTION"], "activation": models.ACTIVATIONS,
                "init": models.INITS, "optimizer": optim.OPTIMIZERS, "schedule": optim.SCHEDULES,
-               "augment": augment.OPS, "device": config.DEVICES, "precision": config.PRECISIONS}
+               "augment": augment.OPS, "device": config.DEVICES, "precision": config.PRECISIONS,
+               "tta": config.TTA_CHOICES}
     from trainwell import auto
 
     text = text.format(choices=" | ".join(choices.get(key, ())),
@@ -160,9 +166,18 @@ def _metavar(typ: type) -> str:
     return {int: "N", float: "X"}.get(typ, "VALUE")
 
 
+OVERRIDE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+
+
 def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     try:
-        args = build_parser().parse_args(argv)
+        args, rest = parser.parse_known_args(argv)
+        # key=value overrides may come between flags too (argparse takes one run of positionals only)
+        if rest and hasattr(args, "overrides") and all(OVERRIDE.match(r) for r in rest):
+            args.overrides = [*(args.overrides or []), *rest]
+        elif rest:
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
     except SystemExit as e:  # --help (0) or a bad flag (2, already printed as one line)
         return int(e.code or 0)
     if args.version:

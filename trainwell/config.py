@@ -16,6 +16,7 @@ from trainwell import augment, models, optim
 
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
+TTA_CHOICES = ("auto", "none", "flip")  # trainwell/tta.py; auto: flip when training augments with flip
 
 
 @dataclass
@@ -57,9 +58,11 @@ class Config:
     schedule: str = "onecycle"
     warmup: float = 0.15               # fraction of training spent warming up (onecycle, and others if > 0)
     final_lr_fraction: float = 0.01    # the lecture: decay the learning rate ~100x by the end
-    epochs: int | None = None          # None (auto): from the data's size, see auto.py
+    epochs: int | None = None          # None (auto): from the data's size, or fitted to time_budget, see auto.py
+    time_budget: float | None = None   # seconds of training + validation: auto epochs fit it; stops once spent
     batch_size: int | None = None      # None (auto): from the data's size, see auto.py
     label_smoothing: float = 0.1       # +0.1 point on Fashion-MNIST in 10 epochs (benchmarks/RESULTS.md)
+    tta: str = "auto"                  # test-time augmentation: none | flip (mean of an image's and its mirror's)
     patience: int = 0                  # early stopping look-ahead in epochs; 0 = off
     monitor: str = "auto"              # auto: valid_error, or train_loss when there is no validation split
     # reproducibility and speed
@@ -82,7 +85,7 @@ class Config:
 
 # Settings that may differ on resume without changing what the run computes up to the stop. Not the
 # monitor: the epochs already run were selected under the old one, and their weights are gone.
-RESUME_SAFE = {"epochs", "patience", "checkpoint_every", "threads", "compile"}
+RESUME_SAFE = {"epochs", "time_budget", "patience", "checkpoint_every", "threads", "compile"}
 
 _NAMES = [f.name for f in fields(Config)]
 
@@ -161,6 +164,7 @@ def validate(cfg: Config) -> None:
     _choice(problems, "activation", cfg.activation, tuple(models.ACTIVATIONS))
     _choice(problems, "device", cfg.device, DEVICES)
     _choice(problems, "precision", cfg.precision, PRECISIONS)
+    _choice(problems, "tta", cfg.tta, TTA_CHOICES)
     # The monitor is checked against the metrics the trainer will really record once the data is known
     # (top-5 needs more than 5 classes, valid_* a validation split): see run.prepare.
     if not cfg.monitor.strip():
@@ -188,6 +192,8 @@ def validate(cfg: Config) -> None:
         problems.append(f"weight_decay: {cfg.weight_decay} must be >= 0")
     if cfg.hidden is not None and any(h < 1 for h in cfg.hidden):
         problems.append(f"hidden: {cfg.hidden} sizes must be >= 1, e.g. hidden=256,128")
+    if cfg.time_budget is not None and not cfg.time_budget > 0:
+        problems.append(f"time_budget: {cfg.time_budget} must be > 0 seconds, e.g. 600")
     if cfg.limit_train is not None and cfg.limit_train < 1:
         problems.append(f"limit_train: {cfg.limit_train} must be >= 1")
     if cfg.image_size is not None and not 4 <= cfg.image_size <= 1024:

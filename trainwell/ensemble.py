@@ -16,6 +16,7 @@ from trainwell.errors import UserError
 from trainwell.inference import load_run, scoring_set
 from trainwell.metrics import predict_logits, rank_counts
 from trainwell.rundir import Run
+from trainwell.tta import with_tta
 
 
 def ensemble(run_dirs: list[str], data: str | None = None, data_dir: str | None = None, label: str | None = None,
@@ -33,7 +34,7 @@ def ensemble(run_dirs: list[str], data: str | None = None, data_dir: str | None 
     y = torch.as_tensor(y)
     members, log_probs = [], []
     for run in runs:
-        lp = torch.log_softmax(predict_logits(run.model, raw, run.precision, run.preprocess), dim=1)
+        lp = torch.log_softmax(predict_logits(with_tta(run.model, run.config.tta), raw, run.precision, run.preprocess), dim=1)
         log_probs.append(lp)
         members.append({"run": run.dir, **_metrics(lp, y)})
     stacked = torch.stack(log_probs)

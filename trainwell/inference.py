@@ -17,6 +17,7 @@ from trainwell.metrics import evaluate, predict_logits
 from trainwell.models import build_model
 from trainwell.precision import choose
 from trainwell.rundir import Run, load_weights, read_run
+from trainwell.tta import with_tta
 
 
 def load_run(run_dir: str, device: str = "auto") -> Run:
@@ -48,7 +49,7 @@ def evaluate_run(run_dir: str, data: str | None = None, data_dir: str | None = N
     """
     run = load_run(run_dir)
     raw, y, where = scoring_set(run, data, data_dir, label)
-    metrics = evaluate(run.model, raw, torch.as_tensor(y), run.precision, run.preprocess)
+    metrics = evaluate(with_tta(run.model, run.config.tta), raw, torch.as_tensor(y), run.precision, run.preprocess)
     return {"data": where, "examples": len(y), **metrics, "accuracy": 1 - metrics["error"]}
 
 
@@ -72,7 +73,7 @@ def predict(run_dir: str, input_path: str, top: int = 1) -> list[list[tuple[str,
     """Class names and probabilities for an image file, or for every row of a .npz (`x`) or .csv file."""
     run = load_run(run_dir)
     raw = _read_inputs(input_path, run.preprocess)
-    logits = predict_logits(run.model, raw, run.precision, run.preprocess)
+    logits = predict_logits(with_tta(run.model, run.config.tta), raw, run.precision, run.preprocess)
     probs = torch.softmax(logits, dim=1)
     k = min(top, probs.shape[1])
     values, indices = probs.topk(k, dim=1)

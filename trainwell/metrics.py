@@ -1,6 +1,7 @@
 """Classification metrics, accumulated on the device; one host sync per evaluation, not per batch."""
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -22,13 +23,14 @@ def rank_counts(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, x: Any, y: torch.Tensor, precision: Precision, preprocess: Any = None,
-             batch_size: int = 1024) -> dict[str, float]:
+             batch_size: int | None = None) -> dict[str, float]:
     """Mean loss, top-1 error and (with more than 5 classes) top-5 error of `model` on (x, y).
 
     x is model inputs, or raw inputs (a tensor, array or Rows) that `preprocess` turns into them a batch
     at a time."""
     if len(y) == 0:
         return {}
+    batch_size = batch_size or eval_batch_size(x)
     was_training = model.training
     model.eval()
     dev = precision.device
@@ -55,9 +57,10 @@ def evaluate(model: nn.Module, x: Any, y: torch.Tensor, precision: Precision, pr
 
 @torch.no_grad()
 def predict_logits(model: nn.Module, x: Any, precision: Precision, preprocess: Any = None,
-                   batch_size: int = 1024) -> torch.Tensor:
+                   batch_size: int | None = None) -> torch.Tensor:
     """Logits of `model` (in eval mode) on x (raw when `preprocess` is given, as in evaluate); the model is
     handed back in the mode it came in."""
+    batch_size = batch_size or eval_batch_size(x)
     was_training = model.training
     model.eval()
     outs = []
@@ -68,6 +71,16 @@ def predict_logits(model: nn.Module, x: Any, precision: Precision, preprocess: A
     finally:
         model.train(was_training)
     return torch.cat(outs) if outs else torch.zeros(0)
+
+
+def eval_batch_size(x: Any) -> int:
+    """Large batches make evaluation fast, but a conv net's activations grow with the input: 1024 examples
+    of 28x28 pixels, fewer of larger images (at 1024, one 32-channel activation of 64x64 RGB took 0.5 GiB)."""
+    values = max(1, math.prod(x.shape[1:]))
+    return max(16, min(1024, EVAL_VALUES // values))
+
+
+EVAL_VALUES = 2**22  # input values per evaluation batch: ~16 MiB of float32 input
 
 
 def prepare_batch(xb: Any, precision: Precision, preprocess: Any = None) -> torch.Tensor:

@@ -34,6 +34,7 @@ from trainwell.models import build_model, initialise, model_spec
 from trainwell.precision import Precision, choose
 from trainwell.rundir import Run
 from trainwell.trainer import Trainer
+from trainwell.tta import with_tta
 
 __all__ = ["Prepared", "Run", "finish", "fit", "prepare", "train"]
 
@@ -96,7 +97,10 @@ def prepare(config: Config | dict | None = None, *, model: str | nn.Module | Non
 
     src = _source(cfg, data, test_data)
     splits = make_splits(src, cfg.valid_fraction, cfg.test_fraction, cfg.seed, cfg.limit_train)
+    epochs_given = cfg.epochs is not None
     cfg, choices = auto.resolve(cfg, splits, user_model)
+    if cfg.tta != "none" and splits.preprocess.kind != "image":
+        raise UserError(f"tta={cfg.tta}: mirrors images, but {cfg.data} holds feature vectors; use tta=none")
     if not run_dir:
         label = type(user_model).__name__ if user_model is not None else cfg.model
         run_dir, resuming = rundir.locate(out, rundir.default_name(cfg.data, label), None)
@@ -111,6 +115,13 @@ def prepare(config: Config | dict | None = None, *, model: str | nn.Module | Non
     net = initialise(net, cfg.init)
     _check_forward(net, splits, spec)
     precision = choose(cfg.device, cfg.precision, any(isinstance(m, nn.Conv2d) for m in net.modules()))
+    if cfg.time_budget and not epochs_given and not resuming:
+        from trainwell.capacity import epochs_within
+
+        epochs, epoch_s = epochs_within(cfg.time_budget, net, splits, cfg, precision)
+        cfg = dataclasses.replace(cfg, epochs=epochs)
+        choices["epochs"] = (f"{epochs}: what fits the {cfg.time_budget:g} s time budget at ~{epoch_s:.1f} s per "
+                             "epoch (training + validation, measured over a few steps on this device)")
     prep = Prepared(run_dir, resuming, cfg, splits, net, spec, precision, choices)
     Trainer.check(prep.config, prep.splits)  # the monitor names a metric this run will really record
     return prep
@@ -146,7 +157,8 @@ def finish(prep: Prepared, trainer: Trainer, quiet: bool = False) -> Run:
     splits, precision = prep.splits, prep.precision
     rundir.save_model(prep.dir, trainer.model.state_dict(),
                       {"model": prep.spec, "preprocess": splits.preprocess.to_dict(), "precision": precision.to_dict()})
-    test = evaluate(trainer.model, splits.x_test, splits.y_test, precision, splits.preprocess)
+    # the test set is scored as validation was: with the run's test-time augmentation
+    test = evaluate(with_tta(trainer.model, prep.config.tta), splits.x_test, splits.y_test, precision, splits.preprocess)
     summary = _summary(trainer, splits, precision, test)
     rundir.write_summary(prep.dir, summary)
     if not quiet:

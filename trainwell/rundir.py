@@ -155,7 +155,9 @@ def read_run(run_dir: str) -> Run:
     if not os.path.isfile(path(run_dir, CONFIG)):
         raise UserError(f"{run_dir}: not a trainwell run directory (no {CONFIG}); pass a folder made by "
                         "trainwell train")
-    config = build_config(load_yaml(path(run_dir, CONFIG)))
+    saved = load_yaml(path(run_dir, CONFIG))
+    saved.setdefault("tta", "none")  # runs from before test-time augmentation existed
+    config = build_config(saved)
     history = History()
     if os.path.isfile(path(run_dir, HISTORY)):
         try:

@@ -30,6 +30,7 @@ from trainwell.history import History
 from trainwell.metrics import evaluate, prepare_batch, rank_counts
 from trainwell.optim import build_optimizer, build_schedule
 from trainwell.precision import Precision
+from trainwell.tta import with_tta
 
 TIMING_KEYS = ("time_s", "samples_per_s")  # the only history fields that differ between identical runs
 ACC_FIELDS = ("loss_sum", "grad_norm_sum", "grad_norm_steps")  # then 6 counts: true class ranked 0..5+
@@ -63,6 +64,7 @@ class TrainState:
     stop_reason: str = ""
     steps_per_epoch: int = 0
     best_epoch: int | None = None
+    spent_s: float = 0.0             # wall time of the completed epochs, training + validation
 
     @property
     def grad_norm(self) -> torch.Tensor | None:
@@ -89,6 +91,7 @@ class Trainer:
         if precision.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.step_model = torch.compile(self.model) if config.compile else self.model
+        self.eval_model = with_tta(self.model, config.tta)  # how validation (and later test) scores it
         self.augment = Augment(config.augment)
         self._params = [p for p in self.model.parameters() if p.requires_grad]
         self.callbacks = [as_callback(c) for c in callbacks]
@@ -143,12 +146,18 @@ class Trainer:
                     if state.batch < state.steps_per_epoch and self._checkpoint_due():  # (an epoch's last
                         self.save_checkpoint()                                           # step saves below)
                 self._elapsed += time.perf_counter() - t0
+                t0 = time.perf_counter()
                 state.record = self._epoch_record()        # train metrics of this epoch + validation
                 self._dispatch("on_validation_end")        # callbacks may add or amend metrics here
                 self._keep_best(state.record)              # from here on the record is final
                 self.history.append(state.record)
+                state.spent_s += self._elapsed + time.perf_counter() - t0
                 state.epoch, state.batch, self._elapsed = state.epoch + 1, 0, 0.0
                 self._dispatch("on_epoch_end")             # readers: early stopping, history file, progress
+                if cfg.time_budget and state.spent_s >= cfg.time_budget and state.epoch < cfg.epochs \
+                        and not state.should_stop:
+                    state.should_stop = True
+                    state.stop_reason = f"time budget of {cfg.time_budget:g} s spent after {state.epoch} epochs"
                 if self._checkpoint_due() or not cfg.checkpoint_every:
                     self.save_checkpoint()
             if not state.stop_reason:
@@ -224,7 +233,7 @@ class Trainer:
         if self.splits.num_classes > 5:
             record["train_top5_error"] = 1 - a["correct5"] / n
         record["grad_norm"] = a["grad_norm_sum"] / a["grad_norm_steps"] if a["grad_norm_steps"] else None
-        for k, v in evaluate(self.model, self.x_valid, self.y_valid, self.precision, self.splits.preprocess).items():
+        for k, v in evaluate(self.eval_model, self.x_valid, self.y_valid, self.precision, self.splits.preprocess).items():
             record[f"valid_{k}"] = v
         record["time_s"] = round(self._elapsed, 3)
         record["samples_per_s"] = round(n / self._elapsed, 1) if self._elapsed > 0 else None
@@ -321,7 +330,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict(),
             "rng": ckpt.rng_state(), "metrics": {"acc": self._acc, "seen": self._seen, "elapsed": self._elapsed},
             "progress": {"epoch": self.state.epoch, "batch": self.state.batch, "step": self.state.step,
-                         "best_epoch": self.state.best_epoch},
+                         "best_epoch": self.state.best_epoch, "spent_s": self.state.spent_s},
             "monitor": self.best.state(), "history": self.history.records,
             "callbacks": {key: cb.state_dict() for key, cb in self._callback_keys()},
         }
@@ -338,6 +347,7 @@ class Trainer:
         self._acc, self._seen, self._elapsed = m["acc"].to(self.precision.device), m["seen"], m["elapsed"]
         s = self.state
         s.epoch, s.batch, s.step, s.best_epoch = p["epoch"], p["batch"], p["step"], p["best_epoch"]
+        s.spent_s = p.get("spent_s", 0.0)
         self.history = History(state["history"])
         saved = state["callbacks"]
         for key, cb in self._callback_keys():

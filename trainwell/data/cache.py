@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import mmap
 import os
 import shutil
 import sys
@@ -103,12 +104,18 @@ def _decode(folder: str, root: str, files: list[tuple[str, int]], image_size: in
     return shape
 
 
+# Mapped pages that were read count as the process's resident memory until it lets go of them (they stay
+# in the kernel's page cache, so reading them again is fast): let go after every this many bytes read.
+RELEASE_BYTES = 256 * 2**20
+
+
 class Rows:
     """Some rows of a memory-mapped array, read a batch at a time: `rows[i]` (an int tensor or array of
     positions, or a slice) gathers those rows into a tensor; nothing else is ever read into memory."""
 
     def __init__(self, array: np.ndarray, index: np.ndarray) -> None:
         self.array, self.index = array, np.asarray(index, dtype=np.int64)
+        self._read = 0
 
     def __len__(self) -> int:
         return len(self.index)
@@ -132,7 +139,14 @@ class Rows:
     def __getitem__(self, positions: torch.Tensor | np.ndarray | slice) -> torch.Tensor:
         if isinstance(positions, torch.Tensor):
             positions = positions.cpu().numpy()
-        return torch.from_numpy(np.take(self.array, self.index[positions], axis=0))
+        rows = np.take(self.array, self.index[positions], axis=0)
+        self._read += rows.nbytes
+        if self._read >= RELEASE_BYTES:
+            self._read = 0
+            mapping = getattr(self.array, "_mmap", None)  # numpy's memmap keeps its mmap here
+            if mapping is not None and hasattr(mapping, "madvise"):
+                mapping.madvise(mmap.MADV_DONTNEED)
+        return torch.from_numpy(rows)
 
 
 def take(x: np.ndarray | Rows, rows: np.ndarray | slice) -> np.ndarray | Rows:
