@@ -59,6 +59,7 @@ def test_a_flip_averaged_run_is_scored_the_same_everywhere(tmp_path):
     averaged = evaluate(FlipAverage(plain.model), raw, torch.as_tensor(y), plain.precision, plain.preprocess)
     assert averaged["loss"] == pytest.approx(run.summary["test"]["loss"], rel=1e-9)
     assert base["loss"] != pytest.approx(averaged["loss"], rel=1e-6)
+    assert run.summary["test_without_tta"]["loss"] == pytest.approx(base["loss"], rel=1e-9)  # reported apart
     # predictions are averaged too: probabilities of an image and of its mirror image are the same
     img = tmp_path / "one.png"
     from PIL import Image

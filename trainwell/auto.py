@@ -86,7 +86,7 @@ def resolve(cfg: Config, splits: Splits, user_model: Any = None) -> tuple[Config
                                   "mirror image changes the class (digits, text)")
     augment_ops = changes.get("augment", cfg.augment)
     if cfg.tta == "auto":
-        changes["tta"] = "flip" if "flip" in augment.parse(augment_ops) else "none"
+        changes["tta"] = "flip" if "h" in augment.parse(augment_ops).get("flip", "") else "none"  # left-right
         if changes["tta"] == "flip":
             reasons["tta"] = "flip: trained on mirror images, so each test image is scored with its mirror image too"
     if cfg.batch_size is None and recipe:

@@ -20,6 +20,7 @@ EXAMPLES = """examples:
   trainwell ablate runs/NAME --remove conv3,conv4    # retrain without those layers, compare
   trainwell ensemble runs/A runs/B runs/C             # average their probabilities on one test set
   trainwell predict runs/NAME shirt.png --top 3
+  trainwell augment-preview --augment rotate=10,elastic=34:4 --out aug.png   # see it before training on it
 """
 
 # (flag, config key, type, help). The default and the list of names are appended from Config and the
@@ -129,6 +130,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--steps", type=int, default=5, help="training steps to time (5)")
     s.add_argument("--config", dest="config_file", metavar="FILE.yaml", help="YAML file of options")
     s.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. depth=56")
+    v = sub.add_parser("augment-preview", help="a PNG grid of training images and augmented copies of them",
+                       usage="trainwell augment-preview [train options] [--out FILE.png] [key=value ...]",
+                       description="Training images (one of each class first), each beside augmented copies, as "
+                       "`trainwell train` with the same options would augment them. Nothing else is written.")
+    _add_train_flags(v)
+    v.add_argument("--out", default="augment-preview.png", metavar="FILE.png", help="where (augment-preview.png)")
+    v.add_argument("--examples", type=int, default=8, help="training images, one row each (8)")
+    v.add_argument("--copies", type=int, default=6, help="augmented copies of each (6)")
+    v.add_argument("--config", dest="config_file", metavar="FILE.yaml", help="YAML file of options")
+    v.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. augment=rotate=10")
     n = sub.add_parser("ensemble", help="average the class probabilities of several runs on one test set")
     n.add_argument("runs", nargs="+", metavar="RUN", help="run directories (at least two)")
     n.add_argument("--data", help="score on this data instead of the runs' own test split")
@@ -192,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         commands = {"train": _train, "summary": _summary, "ablate": _ablate, "ensemble": _ensemble,
-                    "evaluate": _evaluate, "predict": _predict}
+                    "evaluate": _evaluate, "predict": _predict, "augment-preview": _augment_preview}
         return commands[args.command](args)
     except UserError as e:
         print(f"trainwell: error: {e}", file=sys.stderr)
@@ -242,6 +253,18 @@ def _summary(args: argparse.Namespace) -> int:
     print(f"measured: {s['step_s'] * 1e3:,.1f} ms per step of {s['batch_size']} on {p['device']} ({p['precision']}"
           f"{', channels_last' if p['channels_last'] else ''}), median of {s['measured_steps']} steps -> "
           f"~{s['epoch_s']:,.0f} s per epoch of {s['steps_per_epoch']} steps (training only)")
+    return 0
+
+
+def _augment_preview(args: argparse.Namespace) -> int:
+    from trainwell.config import build_config
+    from trainwell.preview import augment_preview
+
+    values = {key: getattr(args, key) for _, key, _, _ in TRAIN_FLAGS if getattr(args, key) is not None}
+    cfg = build_config(values, config_file=args.config_file, overrides=args.overrides)
+    r = augment_preview(args.out, args.examples, args.copies, config=cfg)
+    print(f"wrote {r['out']}: {r['examples']} {r['data']} training images, each with {r['copies']} copies "
+          f"augmented by '{r['augment'] or 'none'}'")
     return 0
 
 

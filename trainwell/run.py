@@ -158,12 +158,17 @@ def finish(prep: Prepared, trainer: Trainer, quiet: bool = False) -> Run:
     rundir.save_model(prep.dir, trainer.model.state_dict(),
                       {"model": prep.spec, "preprocess": splits.preprocess.to_dict(), "precision": precision.to_dict()})
     # the test set is scored as validation was: with the run's test-time augmentation
-    test = evaluate(with_tta(trainer.model, prep.config.tta), splits.x_test, splits.y_test, precision, splits.preprocess)
+    tta = prep.config.tta
+    test = evaluate(with_tta(trainer.model, tta), splits.x_test, splits.y_test, precision, splits.preprocess)
     summary = _summary(trainer, splits, precision, test)
+    if tta != "none":  # the network's own score beside it, so the averaging's share is on record
+        summary["test_without_tta"] = evaluate(trainer.model, splits.x_test, splits.y_test, precision, splits.preprocess)
     rundir.write_summary(prep.dir, summary)
     if not quiet:
+        plain = summary.get("test_without_tta")
         print(f"test accuracy {1 - test['error']:.2%} (error {test['error']:.2%}"
               + (f", top-5 error {test['top5_error']:.2%}" if "top5_error" in test else "")
+              + (f"; with {tta} averaging, {1 - plain['error']:.2%} without" if plain else "")
               + f") on {len(splits.y_test)} examples; run saved to {prep.dir}", flush=True)
     run = rundir.read_run(prep.dir)
     return dataclasses.replace(run, model=trainer.model, preprocess=splits.preprocess, precision=precision)
