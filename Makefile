@@ -39,6 +39,7 @@ bench: setup
 	$(PY) benchmarks/ab_step.py
 	$(PY) benchmarks/small_data.py --seeds 0,1,2
 	$(PY) benchmarks/time_to_accuracy.py
+	$(PY) benchmarks/augment.py
 
 clean:
 	rm -rf $(VENV) runs

@@ -1,6 +1,7 @@
 """Batch augmentation: parsing, per-image independence, identities, the elastic field's statistics."""
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -140,3 +141,18 @@ def test_every_op_is_deterministic_under_a_seed_and_independent_per_image():
 def test_features_pass_through():
     x = torch.randn(4, 7)
     assert torch.equal(Augment("flip,translate=1,elastic")(x), x)
+
+
+@pytest.mark.parametrize("n,sigma", [(28, 4.0), (8, 4.0), (64, 1.5), (5, 0.5)])
+def test_the_smoothing_is_scipys_gaussian_filter(n, sigma):
+    """Golden values: the blur matrices equal scipy.ndimage.gaussian_filter (mode reflect, truncate 4), the
+    textbook implementation of Simard's distortion, edges and kernels larger than the image included."""
+    from scipy.ndimage import gaussian_filter
+
+    from trainwell.augment import blur_matrix
+
+    rng = torch.Generator().manual_seed(8)
+    v = torch.rand(n, n + 3, generator=rng, dtype=torch.float64) * 2 - 1
+    ours = blur_matrix(n, sigma).double() @ v @ blur_matrix(n + 3, sigma).double().T
+    np_ref = gaussian_filter(v.numpy(), sigma, mode="reflect", truncate=4.0)
+    np.testing.assert_allclose(ours.numpy(), np_ref, atol=2e-7)

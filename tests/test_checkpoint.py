@@ -132,6 +132,22 @@ def test_resume_after_interrupt_is_bit_identical(blobs_npz, tmp_path, at):
     assert a == b
 
 
+@pytest.mark.parametrize("at", [5, 14])
+def test_resume_with_every_augmentation_on_is_bit_identical(images_npz, tmp_path, at):
+    """Each op draws per image from the checkpointed generator: a resumed run augments the same way."""
+    spec = "flip=hv,translate=1,rotate=15,scale=0.1,shear=5,elastic=8:2,erase=0.5,noise=0.05"
+    o = dict(data=images_npz, model="convnet", width=4, epochs=2, batch_size=32, precision="fp32", device="cpu",
+             quiet=True, out=str(tmp_path / "runs"), checkpoint_every=3, seed=5, augment=spec)
+    ref = trainwell.train(**o, name="ref")
+    with pytest.raises(Interrupted):
+        trainwell.train(**o, name="cut", callbacks=[InterruptAt(at)])
+    resumed = trainwell.train(**o, resume=str(tmp_path / "runs" / "cut"))
+    assert _strip(resumed.history) == _strip(ref.history)
+    assert ref.config.tta == "flip"  # flip=hv includes left-right mirror images
+    for k, v in ref.model.state_dict().items():
+        assert torch.equal(v, resumed.model.state_dict()[k]), k
+
+
 def test_resume_refuses_changed_settings(blobs_npz, tmp_path):
     with pytest.raises(Interrupted):
         trainwell.train(**_opts(blobs_npz, tmp_path, name="cut", callbacks=[InterruptAt(5)]))

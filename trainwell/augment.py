@@ -220,22 +220,30 @@ def affine_matrices(b: int, h: int, w: int, ops: dict[str, Any], device: Any) ->
 
 def elastic_field(b: int, h: int, w: int, alpha: float, sigma: float, device: Any) -> torch.Tensor:
     """Simard et al.'s displacement field, (b, h, w, 2) in pixels (dx, dy): uniform noise in [-1, 1] per
-    pixel and direction, smoothed by a Gaussian of std `sigma` pixels (truncated at 4 sigma, reflected at
-    the edges, as scipy's gaussian_filter does), times `alpha`. Separable: two 1-D convolutions."""
+    pixel and direction, smoothed by a Gaussian of std `sigma` pixels, times `alpha`. The smoothing is
+    scipy's gaussian_filter (truncated at 4 sigma, edges reflected: mode "reflect") written as two small
+    matrices, one per axis, so a whole batch is two matrix products instead of a convolution per image."""
     import torch
-    import torch.nn.functional as F
 
-    noise = torch.rand(b * 2, 1, h, w, device=device) * 2 - 1
-    for dim, size in ((3, w), (2, h)):
-        radius = min(int(4 * sigma + 0.5), size - 1)
-        taps = torch.arange(-radius, radius + 1, device=device, dtype=torch.float32)
-        kernel = torch.exp(-0.5 * (taps / sigma) ** 2)
-        kernel = kernel / kernel.sum()
-        if dim == 3:
-            noise = F.conv2d(F.pad(noise, (radius, radius, 0, 0), mode="reflect"), kernel.view(1, 1, 1, -1))
-        else:
-            noise = F.conv2d(F.pad(noise, (0, 0, radius, radius), mode="reflect"), kernel.view(1, 1, -1, 1))
-    return alpha * noise.view(b, 2, h, w).permute(0, 2, 3, 1)
+    noise = torch.rand(b, 2, h, w, device=device) * 2 - 1
+    smooth = blur_matrix(h, sigma, device) @ noise @ blur_matrix(w, sigma, device).T
+    return alpha * smooth.permute(0, 2, 3, 1)
+
+
+def blur_matrix(n: int, sigma: float, device: Any = "cpu") -> torch.Tensor:
+    """(n, n) matrix M with M @ v = scipy.ndimage.gaussian_filter1d(v, sigma, mode="reflect"): the taps
+    falling off an edge fold back onto the samples they mirror (d c b a | a b c d | d c b a)."""
+    import torch
+
+    radius = int(4 * sigma + 0.5)                                   # scipy's truncate=4.0
+    taps = torch.arange(-radius, radius + 1, device=device)
+    weights = torch.exp(-0.5 * (taps.float() / sigma) ** 2)
+    weights = weights / weights.sum()
+    rows = torch.arange(n, device=device)[:, None].expand(n, len(taps))
+    cols = (rows + taps) % (2 * n)                                  # the reflection repeats every 2n samples
+    cols = torch.where(cols >= n, 2 * n - 1 - cols, cols)
+    m = torch.zeros(n, n, device=device)
+    return m.index_put_((rows, cols), weights.expand(n, -1), accumulate=True)
 
 
 def warp(x: torch.Tensor, ops: dict[str, Any]) -> torch.Tensor:

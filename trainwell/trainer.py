@@ -153,11 +153,10 @@ class Trainer:
                 self.history.append(state.record)
                 state.spent_s += self._elapsed + time.perf_counter() - t0
                 state.epoch, state.batch, self._elapsed = state.epoch + 1, 0, 0.0
-                self._dispatch("on_epoch_end")             # readers: early stopping, history file, progress
-                if cfg.time_budget and state.spent_s >= cfg.time_budget and state.epoch < cfg.epochs \
-                        and not state.should_stop:
+                if cfg.time_budget and state.spent_s >= cfg.time_budget and state.epoch < cfg.epochs:
                     state.should_stop = True
                     state.stop_reason = f"time budget of {cfg.time_budget:g} s spent after {state.epoch} epochs"
+                self._dispatch("on_epoch_end")             # readers: early stopping, history file, progress
                 if self._checkpoint_due() or not cfg.checkpoint_every:
                     self.save_checkpoint()
             if not state.stop_reason:

@@ -141,7 +141,7 @@ def fit_preprocess(src: Source, x_train: np.ndarray | Rows) -> Preprocess:
                       list(src.classes), list(src.feature_names), src.label_column)
 
 
-CHUNK_VALUES = 2**23  # values per chunk when computing statistics: 64 MiB of float64
+CHUNK_VALUES = 2**21  # values per chunk when computing statistics: 16 MiB of float64
 
 
 def _chunk(x: np.ndarray | Rows, start: int, n: int, scale: float) -> np.ndarray:
