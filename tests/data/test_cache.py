@@ -154,3 +154,21 @@ def test_training_from_the_cache_equals_training_in_memory(tmp_path, monkeypatch
     keys = ("train_loss", "valid_loss", "valid_error")
     assert [[r[k] for k in keys] for r in on_disk.history] == [[r[k] for k in keys] for r in in_memory.history]
     assert on_disk.summary["test_accuracy"] == in_memory.summary["test_accuracy"]
+
+
+def test_reading_batches_keeps_mapped_memory_at_a_batch(tmp_path):
+    """Without letting go of mapped pages, random batches left ~all of a file resident (600 MB of 614)."""
+    def mapped_mib():
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("RssFile")) / 1024
+
+    path = tmp_path / "pixels.u8"
+    np.random.default_rng(0).integers(0, 256, 96 * 2**20, dtype=np.uint8).tofile(path)  # 96 MiB
+    x = np.memmap(path, dtype=np.uint8, mode="r", shape=(3072, 2, 128, 128))
+    before = mapped_mib()
+    rows = Rows(x, np.arange(len(x)))
+    g = torch.Generator().manual_seed(0)
+    for _ in range(100):
+        batch = rows[torch.randint(0, len(x), (128,), generator=g)]
+    assert batch.shape == (128, 2, 128, 128)
+    assert mapped_mib() - before < 24  # ~4 MiB per batch, not the 96 MiB that 100 batches touched

@@ -104,18 +104,12 @@ def _decode(folder: str, root: str, files: list[tuple[str, int]], image_size: in
     return shape
 
 
-# Mapped pages that were read count as the process's resident memory until it lets go of them (they stay
-# in the kernel's page cache, so reading them again is fast): let go after every this many bytes read.
-RELEASE_BYTES = 256 * 2**20
-
-
 class Rows:
     """Some rows of a memory-mapped array, read a batch at a time: `rows[i]` (an int tensor or array of
     positions, or a slice) gathers those rows into a tensor; nothing else is ever read into memory."""
 
     def __init__(self, array: np.ndarray, index: np.ndarray) -> None:
         self.array, self.index = array, np.asarray(index, dtype=np.int64)
-        self._read = 0
 
     def __len__(self) -> int:
         return len(self.index)
@@ -140,12 +134,13 @@ class Rows:
         if isinstance(positions, torch.Tensor):
             positions = positions.cpu().numpy()
         rows = np.take(self.array, self.index[positions], axis=0)
-        self._read += rows.nbytes
-        if self._read >= RELEASE_BYTES:
-            self._read = 0
-            mapping = getattr(self.array, "_mmap", None)  # numpy's memmap keeps its mmap here
-            if mapping is not None and hasattr(mapping, "madvise"):
-                mapping.madvise(mmap.MADV_DONTNEED)
+        # Mapped pages that were read (and the kernel's read-around of each) count as this process's
+        # resident memory until it lets go of them; they stay in the page cache, so letting go after
+        # every batch costs little and keeps memory at a batch, not the data set (measured: 600 MB of
+        # mapped pages after 40,000 random 64x64 RGB rows otherwise).
+        mapping = getattr(self.array, "_mmap", None)  # numpy's memmap keeps its mmap here
+        if mapping is not None:
+            mapping.madvise(mmap.MADV_DONTNEED)
         return torch.from_numpy(rows)
 
 
