@@ -156,3 +156,13 @@ def test_the_smoothing_is_scipys_gaussian_filter(n, sigma):
     ours = blur_matrix(n, sigma).double() @ v @ blur_matrix(n + 3, sigma).double().T
     np_ref = gaussian_filter(v.numpy(), sigma, mode="reflect", truncate=4.0)
     np.testing.assert_allclose(ours.numpy(), np_ref, atol=2e-7)
+
+
+def test_affine_grid_is_torchs():
+    import torch.nn.functional as F
+
+    from trainwell.augment import affine_grid
+
+    torch.manual_seed(9)
+    theta = affine_matrices(7, 9, 13, {"rotate": 30.0, "scale": (0.8, 1.2), "shear": 10.0, "translate": 0.2}, "cpu")
+    torch.testing.assert_close(affine_grid(theta, 9, 13), F.affine_grid(theta, [7, 1, 9, 13], align_corners=False))
