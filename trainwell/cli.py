@@ -64,6 +64,8 @@ TRAIN_FLAGS = [
     ("--patience", "patience", int, "early stopping: epochs without improvement before stopping (0 = off)"),
     ("--monitor", "monitor", str, "metric for selection and early stopping, e.g. valid_error, valid_loss, "
      "valid_top5_error (auto: valid_error, train_loss without a validation split)"),
+    ("--recoveries", "recoveries", int, "divergence (a non-finite or exploding loss): roll back to the last calm "
+     "state, cut the learning rate and go on, at most this many times; then stop with exit 3 (0 = stop at once)"),
     ("--seed", "seed", int, "random seed: same flags, same machine -> same history"),
     ("--device", "device", str, "{choices}"),
     ("--precision", "precision", str, "{choices} (auto: bf16 where the hardware has bf16 units)"),

@@ -65,6 +65,7 @@ class Config:
     tta: str = "auto"                  # test-time augmentation: none | flip (mean of an image's and its mirror's)
     patience: int = 0                  # early stopping look-ahead in epochs; 0 = off
     monitor: str = "auto"              # auto: valid_error, or train_loss when there is no validation split
+    recoveries: int = 3                # divergence: roll back, cut the learning rate, go on, this many times
     # reproducibility and speed
     seed: int = 0
     device: str = "auto"
@@ -185,7 +186,7 @@ def validate(cfg: Config) -> None:
     for name in ("epochs", "batch_size", "width", "depth"):
         if getattr(cfg, name) is not None and getattr(cfg, name) < 1:
             problems.append(f"{name}: {getattr(cfg, name)} must be >= 1")
-    for name in ("patience", "seed", "threads", "checkpoint_every"):
+    for name in ("patience", "seed", "threads", "checkpoint_every", "recoveries"):
         if getattr(cfg, name) < 0:
             problems.append(f"{name}: {getattr(cfg, name)} must be >= 0")
     if cfg.weight_decay < 0:

@@ -113,6 +113,11 @@ class Schedule:
         for group, base in zip(self.optimizer.param_groups, self.base_lrs):
             group["lr"] = base * m
 
+    def scale(self, factor: float) -> None:
+        """Multiply every group's base rate (a divergence recovery): the schedule's shape stays, lower."""
+        self.base_lrs = [b * factor for b in self.base_lrs]
+        self._apply()
+
     def state_dict(self) -> dict[str, Any]:
         return {"t": self.t, "base_lrs": list(self.base_lrs)}
 

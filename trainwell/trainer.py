@@ -25,6 +25,7 @@ from trainwell.callbacks.base import EVENTS, as_callback
 from trainwell.callbacks.monitor import Monitor, check_metric
 from trainwell.config import Config
 from trainwell.data.splits import Splits, on_device
+from trainwell.divergence import Guard
 from trainwell.errors import Interrupted, TrainingFailed
 from trainwell.history import History
 from trainwell.metrics import evaluate, prepare_batch, rank_counts
@@ -38,6 +39,10 @@ ACC_FIELDS = ("loss_sum", "grad_norm_sum", "grad_norm_steps")  # then 6 counts: 
 # tensor's norm is its own kernel, and reading them every step cost a small MLP 7% of its speed
 # (benchmarks/ab_step.py). The loss is checked at every step.
 GRAD_EVERY = 8
+# Steps between host reads of the losses (and gradient norms). On a CPU a read costs nothing and a bad
+# step is never applied; on CUDA each read stalls the queue (10-20% of a step), and a bad step applied
+# between reads is undone by the rollback that follows.
+CHECK_EVERY = {"cuda": 8}
 PENDING_LOGITS = 1 << 20  # logits (elements) of steps whose metrics wait to be summed together: <= 4 MB
 
 
@@ -47,6 +52,10 @@ def record_keys(num_classes: int, has_valid: bool) -> list[str]:
     if has_valid:
         keys += ["valid_loss", "valid_error"] + (["valid_top5_error"] if num_classes > 5 else [])
     return keys
+
+
+class _Diverged(Exception):
+    """Raised within an epoch when the loss has diverged; `fit` catches it and rolls back (never escapes)."""
 
 
 @dataclass
@@ -94,6 +103,11 @@ class Trainer:
         self.eval_model = with_tta(self.model, config.tta)  # how validation (and later test) scores it
         self.augment = Augment(config.augment)
         self._params = [p for p in self.model.parameters() if p.requires_grad]
+        self.guard = Guard(splits.num_classes, config.batch_size, config.recoveries)
+        self.check_every = CHECK_EVERY.get(precision.device.type, 1)
+        self._unchecked: list[tuple[torch.Tensor, torch.Tensor | None]] = []  # (loss, grad-norm sum) not yet read
+        self._good: dict[str, Any] | None = None  # the last calm state, in memory: where a divergence rolls back to
+        self._good_step = -1
         self.callbacks = [as_callback(c) for c in callbacks]
         self.checkpoint_dir = checkpoint_dir
         self.state = TrainState()
@@ -130,35 +144,12 @@ class Trainer:
         self._dispatch("on_fit_start")
         previous_handlers = self._catch_signals()
         try:
+            self._keep_good(self.state_dict())  # a divergence before the first checkpoint rolls back here
             while state.epoch < cfg.epochs and not state.should_stop:
-                if state.batch == 0:
-                    self._dispatch("on_epoch_start")
-                self.step_model.train()
-                t0 = time.perf_counter()
-                for xb, yb in self.batches(state.epoch, start=state.batch):
-                    self.train_step(xb, yb)
-                    self._dispatch("on_batch_end")
-                    if self._interrupted:
-                        self._elapsed += time.perf_counter() - t0
-                        self.save_checkpoint()
-                        raise Interrupted(f"interrupted at epoch {state.epoch + 1}, step {state.step}; state saved. "
-                                          f"Resume with: trainwell train --resume {self._run_dir()}")
-                    if state.batch < state.steps_per_epoch and self._checkpoint_due():  # (an epoch's last
-                        self.save_checkpoint()                                           # step saves below)
-                self._elapsed += time.perf_counter() - t0
-                t0 = time.perf_counter()
-                state.record = self._epoch_record()        # train metrics of this epoch + validation
-                self._dispatch("on_validation_end")        # callbacks may add or amend metrics here
-                self._keep_best(state.record)              # from here on the record is final
-                self.history.append(state.record)
-                state.spent_s += self._elapsed + time.perf_counter() - t0
-                state.epoch, state.batch, self._elapsed = state.epoch + 1, 0, 0.0
-                if cfg.time_budget and state.spent_s >= cfg.time_budget and state.epoch < cfg.epochs:
-                    state.should_stop = True
-                    state.stop_reason = f"time budget of {cfg.time_budget:g} s spent after {state.epoch} epochs"
-                self._dispatch("on_epoch_end")             # readers: early stopping, history file, progress
-                if self._checkpoint_due() or not cfg.checkpoint_every:
-                    self.save_checkpoint()
+                try:
+                    self._epoch()
+                except _Diverged as d:
+                    self._recover(str(d))  # rolls back and goes on, or raises TrainingFailed
             if not state.stop_reason:
                 state.stop_reason = f"completed {cfg.epochs} epochs"
             self._restore_best()
@@ -169,6 +160,39 @@ class Trainer:
         finally:
             self._restore_signals(previous_handlers)
         return self.history
+
+    def _epoch(self) -> None:
+        """The rest of the current epoch: its steps, validation, the record, callbacks, a checkpoint."""
+        state, cfg = self.state, self.config
+        if state.batch == 0:
+            self._dispatch("on_epoch_start")
+        self.step_model.train()
+        t0 = time.perf_counter()
+        for xb, yb in self.batches(state.epoch, start=state.batch):
+            self.train_step(xb, yb)
+            self._dispatch("on_batch_end")
+            if self._interrupted:
+                self._elapsed += time.perf_counter() - t0
+                self.save_checkpoint()
+                raise Interrupted(f"interrupted at epoch {state.epoch + 1}, step {state.step}; state saved. "
+                                  f"Resume with: trainwell train --resume {self._run_dir()}")
+            if state.batch < state.steps_per_epoch and self._checkpoint_due():  # (an epoch's last
+                self.save_checkpoint()                                           # step saves below)
+        self._check()  # the epoch's last losses (read in groups on CUDA) before they count
+        self._elapsed += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        state.record = self._epoch_record()        # train metrics of this epoch + validation
+        self._dispatch("on_validation_end")        # callbacks may add or amend metrics here
+        self._keep_best(state.record)              # from here on the record is final
+        self.history.append(state.record)
+        state.spent_s += self._elapsed + time.perf_counter() - t0
+        state.epoch, state.batch, self._elapsed = state.epoch + 1, 0, 0.0
+        if cfg.time_budget and state.spent_s >= cfg.time_budget and state.epoch < cfg.epochs:
+            state.should_stop = True
+            state.stop_reason = f"time budget of {cfg.time_budget:g} s spent after {state.epoch} epochs"
+        self._dispatch("on_epoch_end")             # readers: early stopping, history file, progress
+        if self._checkpoint_due() or not cfg.checkpoint_every:
+            self.save_checkpoint()
 
     def train_step(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
         """One optimizer step on one batch; the model is in train mode (set once per epoch by fit)."""
@@ -181,16 +205,17 @@ class Trainer:
         loss.backward()
         self.state.loss = loss.detach()
         self._dispatch("on_after_backward")
-        # One host sync per step (on CPU it costs nothing): a non-finite loss is never applied. Every
-        # GRAD_EVERY steps the gradients are checked too; a non-finite gradient behind a finite loss
-        # poisons the weights and so the next loss, and stops the run there. NaN and Inf survive the sum.
+        # The divergence guard reads the loss every `check_every` steps (every step on a CPU: a bad
+        # update is then never applied). Every GRAD_EVERY steps the gradients are checked too; a
+        # non-finite gradient behind a finite loss poisons the weights and so the next loss, which is
+        # caught there and rolled back. NaN and Inf survive the sum.
         norms = None
         if self.state.batch == 0 or self.state.step % GRAD_EVERY == 0:
             norms = self.state.grad_norms = torch.stack(torch._foreach_norm(
                 [p.grad for p in self._params if p.grad is not None]))
-        check = self.state.loss if norms is None else self.state.loss + norms.sum()
-        if not math.isfinite(check.item()):
-            self._fail_non_finite()
+        self._unchecked.append((self.state.loss, None if norms is None else norms.sum()))
+        if len(self._unchecked) >= self.check_every:
+            self._check()  # raises _Diverged before this step's update
         self.optimizer.step()
         self.schedule.step()
         self.state.step += 1
@@ -234,6 +259,10 @@ class Trainer:
         record["grad_norm"] = a["grad_norm_sum"] / a["grad_norm_steps"] if a["grad_norm_steps"] else None
         for k, v in evaluate(self.eval_model, self.x_valid, self.y_valid, self.precision, self.splits.preprocess).items():
             record[f"valid_{k}"] = v
+        last = self.history[-1]["step"] if len(self.history) else 0
+        events = self.guard.events_between(last, self.state.step)
+        if events:
+            record["events"] = events
         record["time_s"] = round(self._elapsed, 3)
         record["samples_per_s"] = round(n / self._elapsed, 1) if self._elapsed > 0 else None
         self._acc = self._zero_accumulators()
@@ -282,13 +311,49 @@ class Trainer:
         return {**dict(zip(ACC_FIELDS, v)), "correct1": ranks[0], "correct5": sum(ranks[:5]),
                 "seen": float(self._seen)}
 
-    def _fail_non_finite(self) -> None:
-        s = self.state
-        what = "loss" if not torch.isfinite(s.loss) else "gradient norm"
-        raise TrainingFailed(
-            f"non-finite {what} at epoch {s.epoch + 1}, step {s.step + 1}; the update was not applied and the "
-            f"last good checkpoint is kept. Lower the learning rate (now {self.optimizer.param_groups[0]['lr']:.3g}) "
-            "or check the data")
+    # --- divergence -------------------------------------------------------------------------------------
+    def _check(self) -> None:
+        """Read the losses (and gradient-norm sums) of the steps not yet read; raise _Diverged on a bad one."""
+        if not self._unchecked:
+            return
+        pending, self._unchecked = self._unchecked, []
+        flat = [t.float() for pair in pending for t in pair if t is not None]
+        values = iter([flat[0].item()] if len(flat) == 1 else torch.stack(flat).tolist())
+        for _, grad_sum in pending:
+            loss = next(values)
+            grads_ok = grad_sum is None or math.isfinite(next(values))
+            why = self.guard.observe(loss) if grads_ok else "non-finite gradient norm"
+            if why:
+                raise _Diverged(why)
+
+    def _keep_good(self, state: dict[str, Any]) -> None:
+        """Keep `state` in memory as the one a divergence rolls back to."""
+        if self.state.step > self._good_step:
+            self.guard.kept_calm_state()  # progress since the last recovery: the next cut is a halving again
+        self._good, self._good_step = _clone(state), self.state.step
+
+    def _recover(self, why: str) -> None:
+        """Roll back to the last calm state, cut the learning rate, record the event; or give up (exit 3)."""
+        s, g = self.state, self.guard
+        failed_step, failed_at = s.step + 1, f"epoch {s.epoch + 1}, step {s.step + 1}"
+        lr_before = self.optimizer.param_groups[0]["lr"]
+        factor = g.next_factor()
+        if factor is None:
+            tried = (f"after {g.recoveries} recoveries (each rolled back and cut the learning rate), "
+                     if g.recoveries else "")
+            raise TrainingFailed(
+                f"{why} at {failed_at}; {tried}the update was not applied and the last good checkpoint is kept. "
+                f"Lower the learning rate (now {lr_before:.3g}) or check the data")
+        self._unchecked, self._pending, self._pending_size = [], [], 0  # the failed stretch's steps count for nothing
+        counters = g.counters()
+        self.load_state_dict(_clone(self._good))  # a copy: the optimizer would share the kept tensors
+        g.restore_counters(counters)
+        self.schedule.scale(factor)
+        g.recovered({"event": "recovery", "reason": why, "failed_at_step": failed_step,
+                     "step": s.step, "epoch": s.epoch + 1, "lr_factor": factor, "lr_before": lr_before,
+                     "lr_after": self.optimizer.param_groups[0]["lr"], "peak_lr": self.schedule.base_lrs[0],
+                     "recovery": g.recoveries})
+        self.save_checkpoint(force=True)  # on disk too, so that a resume carries on at the lower rate
 
     def _run_dir(self) -> str:
         import os
@@ -330,7 +395,7 @@ class Trainer:
             "rng": ckpt.rng_state(), "metrics": {"acc": self._acc, "seen": self._seen, "elapsed": self._elapsed},
             "progress": {"epoch": self.state.epoch, "batch": self.state.batch, "step": self.state.step,
                          "best_epoch": self.state.best_epoch, "spent_s": self.state.spent_s},
-            "monitor": self.best.state(), "history": self.history.records,
+            "monitor": self.best.state(), "history": self.history.records, "guard": self.guard.state_dict(),
             "callbacks": {key: cb.state_dict() for key, cb in self._callback_keys()},
         }
 
@@ -348,6 +413,8 @@ class Trainer:
         s.epoch, s.batch, s.step, s.best_epoch = p["epoch"], p["batch"], p["step"], p["best_epoch"]
         s.spent_s = p.get("spent_s", 0.0)
         self.history = History(state["history"])
+        if "guard" in state:  # checkpoints from before recoveries existed have none
+            self.guard.load_state_dict(state["guard"])
         saved = state["callbacks"]
         for key, cb in self._callback_keys():
             if saved.get(key) is not None:
@@ -359,14 +426,27 @@ class Trainer:
         every = self.config.checkpoint_every
         return bool(every) and self.state.step - self._saved_step >= every
 
-    def save_checkpoint(self) -> None:
+    def save_checkpoint(self, force: bool = False) -> None:
+        """Keep the state in memory (where a divergence rolls back to) and on disk, if it is calm.
+
+        A state whose loss is climbing is not kept anywhere, so that the newest checkpoint is always the
+        state a rollback returns to, and a resumed run does what the uninterrupted one would have done.
+        `force`: the state just rolled back to, now with its lower learning rate."""
         self._saved_step = self.state.step
+        if not force:
+            self._check()
+            if not self.guard.calm:
+                return
+            if not math.isfinite(torch.stack(torch._foreach_norm(self._params)).sum().item()):
+                raise _Diverged("non-finite weights")
+        state = self.state_dict()
+        self._keep_good(state)
         if self.checkpoint_dir is None:
             return
         protect = {self.resumed_from} if self.resumed_from is not None else set()
         try:
-            ckpt.save_state(self.checkpoint_dir, self.state.step, self.state_dict(), protect=protect)
-        except ValueError as e:  # non-finite weights: keep the last good checkpoint instead
+            ckpt.save_state(self.checkpoint_dir, self.state.step, state, protect=protect)
+        except ValueError as e:  # non-finite buffers: keep the last good checkpoint instead
             raise TrainingFailed(f"{e} at step {self.state.step}; the last good checkpoint is kept. "
                                  "Lower the learning rate or check the data") from None
 
@@ -389,3 +469,14 @@ class Trainer:
             keys.append((f"{name}#{seen.get(name, 0)}", cb))
             seen[name] = seen.get(name, 0) + 1
         return keys
+
+
+def _clone(obj: Any) -> Any:
+    """A copy of a nested state whose tensors share no memory with the original."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().clone()
+    if isinstance(obj, dict):
+        return {k: _clone(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_clone(v) for v in obj)
+    return obj

@@ -74,6 +74,9 @@ class Progress(Callback):
         parts.append(f"lr {r['lr']:.3g}")
         if trainer.state.best_epoch == r["epoch"]:
             parts.append("*best")
+        for e in r.get("events", []):
+            self._line(f"recovery {e['recovery']}: {e['reason']} at step {e['failed_at_step']}; rolled back to step "
+                       f"{e['step']}, learning rate x{e['lr_factor']:g} (peak now {e['peak_lr']:.3g})")
         self._line("  ".join(parts))
 
     def on_fit_end(self, trainer: Any) -> None:

@@ -1,0 +1,92 @@
+"""Divergence as trainer state: watch the training loss, and say when a run has blown up.
+
+The course: "if the loss diverges, the learning rate is too high; halve it." The guard reads every step's
+loss on the host (the trainer already syncs once a step on the CPU; on CUDA it reads them in groups) and
+says a run has diverged when
+
+- a loss or gradient norm is not finite, or
+- the smoothed loss has climbed more than ln(C) above its lowest value: worse than it was by a whole
+  chance-level loss; or it is back above ln(C), chance level, after it had fallen below half of that. A window of ~256 examples smooths it, so the noise of small batches (batch size 1
+  included) stays far below that margin; a real explosion crosses it within a step or two.
+
+The trainer then rolls back to the last *calm* state (weights, optimizer, schedule, RNG, metrics, all of
+it), multiplies the learning rate by a factor and goes on; the guard's counters, carried across the
+rollback, decide the factor (halve; quarter when the same state diverges again) and when to give up.
+Calm (a state worth rolling back to, and the only kind written as a checkpoint): the smoothed loss within
+a quarter of ln(C) of its minimum.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+WINDOW_EXAMPLES = 256   # the loss is smoothed over about this many training examples
+CALM_MARGIN = 0.25      # of ln(C): above its minimum by less than this, the state is worth keeping
+FACTOR = 0.5            # the learning rate's cut per recovery; squared again while the same state fails
+
+
+class Guard:
+    """The training loss's running state, and the recoveries made so far (checkpointed with the trainer)."""
+
+    def __init__(self, num_classes: int, batch_size: int, max_recoveries: int) -> None:
+        self.chance = math.log(max(2, num_classes))
+        self.beta = min(0.996, max(0.5, 1 - batch_size / WINDOW_EXAMPLES))
+        self.max_recoveries = max_recoveries
+        self.ema: float | None = None
+        self.low: float | None = None
+        self.recoveries = 0
+        self.failures_since_calm = 0   # divergences since the last calm state was kept
+        self.events: list[dict[str, Any]] = []  # every recovery of the run, in order
+
+    def observe(self, loss: float) -> str | None:
+        """Take one step's loss; return why the run has diverged, or None."""
+        if not math.isfinite(loss):
+            return "non-finite loss"
+        self.ema = loss if self.ema is None else self.beta * self.ema + (1 - self.beta) * loss
+        self.low = self.ema if self.low is None else min(self.low, self.ema)
+        if self.ema > self.low + self.chance:
+            return (f"exploding loss: smoothed training loss {self.ema:.3g}, up from {self.low:.3g} "
+                    f"by more than ln({round(math.exp(self.chance))}) = {self.chance:.3g}")
+        if self.ema > self.chance and self.low < 0.5 * self.chance:
+            return (f"loss back at chance level: smoothed training loss {self.ema:.3g} > ln({round(math.exp(self.chance))})"
+                    f" = {self.chance:.3g} after it had fallen to {self.low:.3g}")
+        return None
+
+    @property
+    def calm(self) -> bool:
+        return self.ema is None or self.ema <= self.low + CALM_MARGIN * self.chance
+
+    def kept_calm_state(self) -> None:
+        self.failures_since_calm = 0
+
+    def next_factor(self) -> float | None:
+        """The learning-rate factor for the next recovery, or None when the recoveries are spent."""
+        if self.recoveries >= self.max_recoveries:
+            return None
+        return FACTOR ** (1 + self.failures_since_calm)
+
+    def recovered(self, event: dict[str, Any]) -> None:
+        self.recoveries += 1
+        self.failures_since_calm += 1
+        self.events.append(event)
+
+    def events_between(self, first_step: int, end_step: int) -> list[dict[str, Any]]:
+        """The recoveries that resumed training at a step in [first_step, end_step): one epoch's."""
+        return [e for e in self.events if first_step <= e["step"] < end_step]
+
+    # The loss statistics travel with a rolled-back state; the recovery counters and events never go back
+    # (a rollback only ever returns to a state kept after the last recovery, so events stay in step order).
+    def counters(self) -> tuple[int, int, list[dict[str, Any]]]:
+        return self.recoveries, self.failures_since_calm, list(self.events)
+
+    def restore_counters(self, counters: tuple[int, int, list[dict[str, Any]]]) -> None:
+        self.recoveries, self.failures_since_calm, self.events = counters[0], counters[1], list(counters[2])
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"ema": self.ema, "low": self.low, "recoveries": self.recoveries,
+                "failures_since_calm": self.failures_since_calm, "events": list(self.events)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.ema, self.low = state["ema"], state["low"]
+        self.recoveries, self.failures_since_calm = state["recoveries"], state["failures_since_calm"]
+        self.events = list(state["events"])
