@@ -15,6 +15,8 @@ EXAMPLES = """examples:
   trainwell train --data digits --model mlp --hidden 64 --epochs 20 --optimizer adam
   trainwell train --config exp.yaml lr=0.02 epochs=5
   trainwell train --resume runs/NAME                # carry on after Ctrl-C or a crash
+  trainwell doctor --data my.csv --model mlp         # the course's checks before a long run
+  trainwell diagnose runs/NAME                       # what went wrong, and the command that fixes it
   trainwell summary --model resnet --depth 20        # parameters, FLOPs, measured epoch time
   trainwell evaluate runs/NAME
   trainwell ablate runs/NAME --remove conv3,conv4    # retrain without those layers, compare
@@ -142,6 +144,26 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--copies", type=int, default=6, help="augmented copies of each (6)")
     v.add_argument("--config", dest="config_file", metavar="FILE.yaml", help="YAML file of options")
     v.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. augment=rotate=10")
+    d = sub.add_parser("doctor", help="the course's checks before a long run, with prescriptions",
+                       usage="trainwell doctor [train options] [--json] [key=value ...]",
+                       description="Checks the run `trainwell train` would start with the same options, before it "
+                       "starts: the data (balance, values, train/test duplicates, classes), the model at "
+                       "initialisation (loss vs ln C, symmetric or zero weights, softmax inside the model), a "
+                       "float64 gradient check, dead and saturated units and gradients through depth, fitting a "
+                       "tiny subset, the largest stable learning rate (halving from large), and the cost. Each "
+                       "check says PASS, WARN or FAIL with its numbers and, for a problem, the command that fixes "
+                       "it. Exit 0 without failures, 3 with any. Nothing is written.")
+    _add_train_flags(d)
+    d.add_argument("--json", action="store_true", help="print the findings as JSON")
+    d.add_argument("--no-lr", dest="no_lr", action="store_true", help="skip the learning-rate protocol (the slowest check)")
+    d.add_argument("--config", dest="config_file", metavar="FILE.yaml", help="YAML file of options")
+    d.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. lr=0.01")
+    g = sub.add_parser("diagnose", help="the triage of a run: verdict, evidence, prescriptions",
+                       description="Reads a run directory (finished or failed) and says what went wrong, with the "
+                       "evidence from its history and the command that fixes it. The same is written to "
+                       "RUN/diagnosis.json at the end of every run. Codes: see the README.")
+    g.add_argument("run", help="run directory")
+    g.add_argument("--json", action="store_true", help="print the findings as JSON")
     n = sub.add_parser("ensemble", help="average the class probabilities of several runs on one test set")
     n.add_argument("runs", nargs="+", metavar="RUN", help="run directories (at least two)")
     n.add_argument("--data", help="score on this data instead of the runs' own test split")
@@ -204,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     from trainwell.errors import Interrupted, TrainingFailed, UserError
 
     try:
-        commands = {"train": _train, "summary": _summary, "ablate": _ablate, "ensemble": _ensemble,
+        args.argv = list(sys.argv[1:] if argv is None else argv)
+        commands = {"train": _train, "doctor": _doctor, "diagnose": _diagnose, "summary": _summary, "ablate": _ablate, "ensemble": _ensemble,
                     "evaluate": _evaluate, "predict": _predict, "augment-preview": _augment_preview}
         return commands[args.command](args)
     except UserError as e:
@@ -227,6 +250,26 @@ def _train(args: argparse.Namespace) -> int:
     values = {key: getattr(args, key) for _, key, _, _ in TRAIN_FLAGS if getattr(args, key) is not None}
     train(values, out=args.out, name=args.name, resume=args.resume, quiet=args.quiet,
           config_file=args.config_file, overrides=args.overrides)
+    return 0
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from trainwell.doctor import doctor
+
+    values = {key: getattr(args, key) for _, key, _, _ in TRAIN_FLAGS if getattr(args, key) is not None}
+    base = [a for a in args.argv[1:] if a not in ("--json", "--no-lr")]  # the user's train arguments
+    report = doctor(values, base=base, lr=not args.no_lr, config_file=args.config_file, overrides=args.overrides)
+    print(report.to_json() if args.json else report.render())
+    return 3 if any(f.status == "fail" for f in report.findings) else 0
+
+
+def _diagnose(args: argparse.Namespace) -> int:
+    from trainwell import rundir
+    from trainwell.doctor import diagnose
+
+    report = diagnose(args.run)
+    rundir.write_diagnosis(args.run, report.to_dict())
+    print(report.to_json() if args.json else report.render())
     return 0
 
 

@@ -28,7 +28,7 @@ from trainwell.callbacks.progress import Progress
 from trainwell.config import RESUME_SAFE, Config, build_config, load_yaml
 from trainwell.data.sources import Source, check_source, load_source
 from trainwell.data.splits import Splits, make_splits
-from trainwell.errors import UserError
+from trainwell.errors import TrainingFailed, UserError
 from trainwell.metrics import evaluate
 from trainwell.models import build_model, initialise, model_spec
 from trainwell.precision import Precision, choose
@@ -68,8 +68,25 @@ def train(config: Config | dict | None = None, *, model: str | nn.Module | None 
     """
     prep = prepare(config, model=model, data=data, test_data=test_data, out=out, name=name, resume=resume,
                    config_file=config_file, overrides=overrides, **options)
-    trainer = fit(prep, callbacks=callbacks, quiet=quiet)
-    return finish(prep, trainer, quiet=quiet)
+    try:
+        trainer = fit(prep, callbacks=callbacks, quiet=quiet)
+    except TrainingFailed as e:  # why it failed, beside the last good checkpoint
+        _write_diagnosis(prep.dir, quiet=True, failure={"reason": str(e), "events": getattr(e, "events", [])})
+        raise
+    run = finish(prep, trainer, quiet=quiet)
+    _write_diagnosis(prep.dir, quiet=quiet)
+    return run
+
+
+def _write_diagnosis(run_dir: str, quiet: bool, failure: dict[str, Any] | None = None) -> None:
+    """diagnosis.json: the triage of the run (trainwell diagnose RUN prints the same)."""
+    from trainwell.doctor import diagnose
+
+    report = diagnose(run_dir, failure=failure)
+    rundir.write_diagnosis(run_dir, report.to_dict())
+    if not quiet and report.problems():
+        p = report.problems()[0]
+        print(f"diagnosis: {report.verdict}: {p.summary}" + (f"\n  try: {p.command}" if p.command else ""), flush=True)
 
 
 def prepare(config: Config | dict | None = None, *, model: str | nn.Module | None = None, data: Any = None,
@@ -134,6 +151,7 @@ def fit(prep: Prepared, callbacks: Iterable[Any] = (), quiet: bool = False) -> T
     if prep.resuming:  # what `auto` chose, and when, was decided when the run started
         first = rundir.read_run(prep.dir).env
         env.update(auto=first.get("auto", {}), started=first.get("started"), resumed=env["started"])
+    env.update(classes=prep.splits.num_classes, input_shape=list(prep.splits.preprocess.shape))
     rundir.create(prep.dir, cfg, env)
     if not quiet:
         for key, why in prep.choices.items():

@@ -30,6 +30,7 @@ HISTORY = "history.jsonl"
 WEIGHTS = "model.safetensors"
 MODEL = "model.json"
 SUMMARY = "summary.json"
+DIAGNOSIS = "diagnosis.json"
 CHECKPOINTS = "checkpoints"
 
 
@@ -133,6 +134,20 @@ def write_history(run_dir: str, history: History) -> None:
 
 def write_summary(run_dir: str, summary: dict[str, Any]) -> None:
     _write_json(path(run_dir, SUMMARY), summary)
+
+
+def write_diagnosis(run_dir: str, diagnosis: dict[str, Any]) -> None:
+    _write_json(path(run_dir, DIAGNOSIS), diagnosis)
+
+
+def read_diagnosis(run_dir: str) -> dict[str, Any]:
+    """The saved diagnosis, or {} when there is none (or it is unreadable: diagnosis is rewritten anyway)."""
+    try:
+        with open(path(run_dir, DIAGNOSIS), encoding="utf-8") as f:
+            data = json.load(f)
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
 
 
 def save_model(run_dir: str, state_dict: dict[str, torch.Tensor], spec: dict[str, Any]) -> None:

@@ -341,9 +341,11 @@ class Trainer:
         if factor is None:
             tried = (f"after {g.recoveries} recoveries (each rolled back and cut the learning rate), "
                      if g.recoveries else "")
-            raise TrainingFailed(
+            failed = TrainingFailed(
                 f"{why} at {failed_at}; {tried}the update was not applied and the last good checkpoint is kept. "
                 f"Lower the learning rate (now {lr_before:.3g}) or check the data")
+            failed.events = list(g.events)  # for the diagnosis of the failed run
+            raise failed
         self._unchecked, self._pending, self._pending_size = [], [], 0  # the failed stretch's steps count for nothing
         counters = g.counters()
         self.load_state_dict(_clone(self._good))  # a copy: the optimizer would share the kept tensors

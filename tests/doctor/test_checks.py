@@ -1,0 +1,125 @@
+"""Pre-flight checks: each deliberately broken model gets its code; a healthy run gets none."""
+import torch
+from torch import nn
+
+import trainwell
+from trainwell.doctor import doctor
+
+
+def _codes(report, statuses=("warn", "fail")):
+    return {f.check for f in report.findings if f.status in statuses}
+
+
+def _doctor(model=None, **kw):
+    opts = dict(data="digits", precision="fp32", device="cpu")
+    opts.update(kw)
+    return doctor(model=model, lr=False, **opts) if model is not None else doctor(lr=False, **opts)
+
+
+def _mlp(*layers):
+    return nn.Sequential(nn.Flatten(), *layers)
+
+
+def test_a_healthy_mlp_passes_every_check_including_the_learning_rate():
+    r = doctor(data="digits", model="mlp", precision="fp32", device="cpu")
+    assert r.verdict == "healthy" and not _codes(r), r.render()
+    lr = next(f for f in r.findings if f.check == "lr-range")
+    assert lr.evidence["largest_stable"] >= 0.05 and lr.evidence["recommended"] > 0
+    assert {f.check for f in r.findings} >= {"data-balance", "data-duplicates", "gradient-check", "overfit-subset", "cost"}
+
+
+def test_softmax_inside_the_model_is_caught():
+    r = _doctor(_mlp(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10), nn.Softmax(dim=1)))
+    assert "output-activation" in _codes(r, ("fail",))
+
+
+def test_all_zero_weights_are_symmetric():
+    net = _mlp(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 10))
+    for p in net.parameters():
+        nn.init.zeros_(p)
+    r = _doctor(net)
+    assert "symmetric-init" in _codes(r, ("fail",)) and "init=glorot" in next(
+        f for f in r.findings if f.check == "symmetric-init").command
+
+
+class _WrongReLU(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x.clamp(min=0)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * (x > 0) * 0.5  # half the true gradient
+
+
+class WrongReLU(nn.Module):
+    def forward(self, x):
+        return _WrongReLU.apply(x)
+
+
+def test_a_wrong_custom_backward_fails_the_gradient_check():
+    r = _doctor(_mlp(nn.Linear(64, 32), WrongReLU(), nn.Linear(32, 10)))
+    f = next(f for f in r.findings if f.check == "gradient-check")
+    assert f.status == "fail" and "1.weight" in f.summary + str(f.evidence)
+
+
+class Blind(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(64, 10)
+
+    def forward(self, x):
+        return self.fc(x.flatten(1) * 0)
+
+
+def test_a_model_that_ignores_its_input():
+    assert "ignores-input" in _codes(_doctor(Blind()), ("fail",))
+
+
+def test_a_deep_sigmoid_stack_has_vanishing_gradients():
+    layers = [nn.Linear(64, 32), nn.Sigmoid()]
+    for _ in range(10):
+        layers += [nn.Linear(32, 32), nn.Sigmoid()]
+    r = _doctor(_mlp(*layers, nn.Linear(32, 10)))
+    assert "vanishing-gradients" in _codes(r)
+
+
+def test_a_far_too_small_net_cannot_fit_a_subset_and_is_told_to_grow():
+    r = _doctor(model="mlp", hidden=[2])
+    f = next(f for f in r.findings if f.check == "underfitting")
+    assert f.status == "fail" and "hidden=64" in f.command
+
+
+def test_the_prescribed_command_runs(tmp_path):
+    """What doctor prints is a command line trainwell accepts."""
+    import shlex
+
+    from trainwell.cli import main
+
+    r = _doctor(model="mlp", hidden=[2])
+    args = shlex.split(next(f for f in r.findings if f.check == "underfitting").command)[1:]
+    assert main([*args, "--epochs", "1", "--quiet", "--out", str(tmp_path)]) == 0
+
+
+def test_cli_json_is_machine_readable(capsys):
+    import json
+
+    from trainwell.cli import main
+
+    code = main(["doctor", "--data", "digits", "--model", "mlp", "--hidden", "2", "--no-lr", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 3 and out["verdict"] == "underfitting"
+    assert all(set(f) >= {"check", "status", "evidence", "prescription", "command"} for f in out["findings"])
+
+
+def test_the_learning_rate_protocol_halves_from_large():
+    from trainwell.doctor.lr import START, lr_range
+    from trainwell.run import prepare
+
+    r = lr_range(prepare(data="digits", model="mlp", precision="fp32", device="cpu"))
+    lrs = [t["lr"] for t in r["tried"]]
+    assert lrs[0] == 0.05 * START and all(b == a / 2 for a, b in zip(lrs, lrs[1:]))
+    assert all(t["diverged"] for t in r["tried"][:-1]) and not r["tried"][-1]["diverged"]
+    assert r["largest_stable"] == lrs[-1]

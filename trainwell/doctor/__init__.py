@@ -1,0 +1,117 @@
+"""`trainwell doctor`: the course's checks before a long run ("When it does not work", "Test on a small
+subset", "Check gradients", "Pick the learning rate on a subset", "Initialization"), each with evidence
+and a prescription; and `trainwell diagnose RUN`: the triage of a finished (or failed) run.
+
+    >>> report = trainwell.doctor(data="digits", model="mlp")        # doctest: +SKIP
+    >>> report.verdict, [f.check for f in report.problems()]        # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from trainwell.doctor.findings import CODES, Finding, Report, train_command, verdict_of
+
+__all__ = ["CODES", "Finding", "Report", "diagnose", "doctor"]
+
+
+def doctor(config: Any = None, *, base: list[str] | None = None, lr: bool = True, **options: Any) -> Report:
+    """Run every pre-flight check on the run `trainwell.train(config, **options)` would start. Writes nothing.
+
+    `base`: the user's own `trainwell train` arguments, repeated in the prescribed commands (default: the
+    options as key=value). `lr=False` skips the learning-rate protocol (the slowest check).
+    """
+    from trainwell.doctor import checks
+    from trainwell.errors import UserError
+    from trainwell.run import prepare
+
+    if base is None:  # the options as key=value; a model or data passed as a Python object cannot be
+        base = [f"{k}={v}" for k, v in options.items() if isinstance(v, (str, int, float, list))]  # repeated
+    t0 = time.perf_counter()
+    try:
+        prep = prepare(config, **options)
+    except UserError as e:
+        if str(e).startswith(("config:", "model", "monitor", "--")):
+            raise  # a mistake in the options, not in the data: the one-line error of `trainwell train`
+        f = Finding("data-invalid", "fail", str(e), {},
+                    "fix the input as the message says; no other check can run before the data loads")
+        return Report("data-invalid", [f], {"seconds": round(time.perf_counter() - t0, 2)})
+    ctx = checks.Context(prep, base)
+    findings: list[Finding] = []
+    steps: list[tuple[str, Any]] = [
+        ("data-balance", checks.data_balance), ("data-values", checks.data_values),
+        ("data-duplicates", checks.data_duplicates), ("data-classes", checks.data_classes),
+        ("initial-loss", checks.initial_loss), ("symmetric-init", checks.symmetric_init),
+        ("output-activation", checks.output_activation), ("gradient-check", checks.gradient_check),
+        ("depth", checks.depth), ("overfit-subset", checks.overfit_subset),
+    ]
+    timings = {}
+    for name, check in steps:
+        t = time.perf_counter()
+        out = check(ctx)
+        findings += out if isinstance(out, list) else [out]
+        timings[name] = round(time.perf_counter() - t, 2)
+    if lr:
+        t = time.perf_counter()
+        findings.append(_lr_finding(ctx))
+        timings["lr-range"] = round(time.perf_counter() - t, 2)
+    t = time.perf_counter()
+    findings.append(_cost(ctx))
+    timings["cost"] = round(time.perf_counter() - t, 2)
+    meta = {"seconds": round(time.perf_counter() - t0, 2), "check_seconds": timings,
+            "model": prep.spec.get("name"), "data": prep.config.data}
+    return Report(verdict_of(findings), findings, meta)
+
+
+def _lr_finding(ctx: Any) -> Finding:
+    from trainwell.doctor.lr import lr_range
+
+    r = lr_range(ctx.prep)
+    cfg = ctx.prep.config
+    current = cfg.resolved_lr()
+    ev = {**r, "current": current}
+    if r["largest_stable"] is None:
+        return Finding("lr-range", "fail", f"every rate tried down to {r['tried'][-1]['lr']:.2g} diverged or made no "
+                       "progress on a subset", ev,
+                       "the loss does not fall at any rate: run the other checks' prescriptions first")
+    rec, edge = r["recommended"], r["largest_stable"]
+    summary = f"largest stable rate {edge:.3g} ({cfg.optimizer}); recommended peak {rec:.3g}; this run: {current:.3g}"
+    if current > edge:
+        return Finding("lr-too-high", "warn", summary, ev, "the run's rate diverges on a subset: lower it",
+                       ctx.command(lr=rec))
+    if current < rec / 16:
+        return Finding("lr-too-low", "warn", summary, ev, "the run's rate is far below what the loss tolerates",
+                       ctx.command(lr=rec))
+    return Finding("lr-range", "pass", summary, ev)
+
+
+def _cost(ctx: Any) -> Finding:
+    from trainwell.capacity import forward_flops, measure_step_s
+    from trainwell.trainer import Trainer
+
+    prep = ctx.prep
+    import copy
+
+    net = copy.deepcopy(prep.model)
+    shape = list(prep.splits.preprocess.shape)
+    flops = forward_flops(net, shape)
+    trainer = Trainer(net, prep.splits.without_test(), prep.config, prep.precision)
+    step_s = measure_step_s(trainer, steps=3)
+    epoch_s = step_s * trainer.state.steps_per_epoch
+    params = sum(p.numel() for p in net.parameters())
+    ev = {"params": params, "forward_flops": flops, "step_s": round(step_s, 5),
+          "samples_per_s": round(prep.config.batch_size / step_s, 1), "epoch_s": round(epoch_s, 2),
+          "epochs": prep.config.epochs, "run_s": round(epoch_s * prep.config.epochs, 1)}
+    return Finding("cost", "pass", f"{params:,} parameters, {flops / 1e6:,.2f} MFLOPs/example, "
+                   f"{ev['samples_per_s']:,.0f} samples/s: ~{epoch_s:,.0f} s per epoch, ~{ev['run_s'] / 60:,.1f} min "
+                   f"for {prep.config.epochs} epochs (training only)", ev)
+
+
+def diagnose(run_dir: str, failure: dict[str, Any] | None = None) -> Report:
+    """The triage of a run directory. `failure`: how training failed (the run writes it; read back after)."""
+    from trainwell.doctor.diagnosis import diagnose_run
+
+    return diagnose_run(run_dir, failure)
+
+
+__all__ += ["train_command"]

@@ -1,0 +1,459 @@
+"""The course's pre-flight checks, each a function (context) -> Finding, run on copies of the prepared model.
+
+Nothing here trains the user's model in place or writes a file: every check works on a deep copy.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from trainwell.data.splits import take
+from trainwell.doctor.findings import Finding, train_command
+
+SAMPLE = 256                # examples the forward checks look at
+DUPLICATE_SCAN = 200_000    # rows hashed per split, at most
+ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.ReLU6, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.Hardtanh)
+SATURATING = (nn.Tanh, nn.Sigmoid, nn.Hardtanh)
+
+
+@dataclass
+class Context:
+    prep: Any                  # run.Prepared: config, splits, model (never modified), precision
+    base: list[str]            # the user's `trainwell train` arguments, for runnable prescriptions
+
+    def command(self, **changes: Any) -> str:
+        return train_command(self.base, changes)
+
+    @property
+    def classes(self) -> int:
+        return self.prep.splits.num_classes
+
+    def batch(self, n: int = SAMPLE, split: str = "train", offset: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """n examples of a split, normalised as training normalises them, in float32 on the CPU."""
+        s = self.prep.splits
+        x, y = {"train": (s.x_train, s.y_train), "test": (s.x_test, s.y_test)}[split]
+        idx = torch.arange(offset, min(len(y), offset + n))
+        return s.preprocess.apply(take(x, idx)).float().cpu(), y[idx].cpu()
+
+    def model_copy(self, dtype: torch.dtype = torch.float32) -> nn.Module:
+        return copy.deepcopy(self.prep.model).to(device="cpu", dtype=dtype)
+
+
+# --- data -----------------------------------------------------------------------------------------------
+
+def data_balance(ctx: Context) -> Finding:
+    y = ctx.prep.splits.y_train.cpu().numpy()
+    names = ctx.prep.splits.preprocess.classes
+    counts = np.bincount(y, minlength=ctx.classes)
+    fair = len(y) / ctx.classes
+    missing = [names[i] for i in np.flatnonzero(counts == 0)]
+    ev = {"counts": dict(zip(names, counts.tolist())), "smallest_share_of_fair": round(float(counts.min() / fair), 3)}
+    if missing:
+        return Finding("data-balance", "fail", f"no training examples of {', '.join(missing[:5])}", ev,
+                       "every class needs training examples: fix the labels or the split")
+    rare = counts.min() / fair
+    if rare < 0.1:
+        worst = names[int(counts.argmin())]
+        return Finding("data-balance", "warn", f"class '{worst}' has {counts.min()} training examples, "
+                       f"{rare:.0%} of an even share", ev,
+                       "collect more of the rare classes, or judge the run by per-class error, not accuracy alone")
+    return Finding("data-balance", "pass", f"{ctx.classes} classes, the rarest at {rare:.0%} of an even share", ev)
+
+
+def data_values(ctx: Context) -> Finding:
+    """The loader already refuses NaN/Inf; here: what the network will see after normalisation."""
+    x, _ = ctx.batch(2048)
+    flat = x.flatten(1)
+    mean, std = float(flat.mean()), float(flat.std())
+    ev = {"normalised_mean": round(mean, 3), "normalised_std": round(std, 3),
+          "min": round(float(flat.min()), 3), "max": round(float(flat.max()), 3),
+          "finite": bool(torch.isfinite(flat).all())}
+    if not ev["finite"]:
+        return Finding("data-values", "fail", "non-finite inputs after normalisation", ev,
+                       "drop or impute the examples with NaN/Inf")
+    if abs(mean) > 1.0 or not 0.2 < std < 5.0 or max(abs(ev["min"]), abs(ev["max"])) > 1e3:
+        return Finding("data-values", "warn", f"normalised inputs have mean {mean:.2f}, std {std:.2f}, range "
+                       f"[{ev['min']:.3g}, {ev['max']:.3g}]", ev,
+                       "inputs far from zero mean and unit variance slow training; look for outliers or a column "
+                       "on another scale")
+    return Finding("data-values", "pass", f"finite; normalised mean {mean:.2f}, std {std:.2f}", ev)
+
+
+def _row_hashes(x: Any) -> list[bytes]:
+    out = []
+    for start in range(0, min(len(x), DUPLICATE_SCAN), 4096):
+        chunk = take(x, torch.arange(start, min(len(x), DUPLICATE_SCAN, start + 4096)))
+        arr = np.ascontiguousarray(chunk.cpu().numpy() if isinstance(chunk, torch.Tensor) else chunk)
+        out += [hashlib.blake2b(r.tobytes(), digest_size=16).digest() for r in arr.reshape(len(arr), -1)]
+    return out
+
+
+def data_duplicates(ctx: Context) -> Finding:
+    s = ctx.prep.splits
+    train = _row_hashes(s.x_train)
+    labels = s.y_train.cpu().numpy()
+    first_label: dict[bytes, int] = {}
+    conflicts = 0
+    for h, label in zip(train, labels):
+        if first_label.setdefault(h, int(label)) != label:
+            conflicts += 1
+    test = _row_hashes(s.x_test) if len(s.y_test) else []
+    shared = sum(h in first_label for h in test)
+    ev = {"test_examples_also_in_train": shared, "test_examples": len(test),
+          "train_inputs_with_two_labels": conflicts}
+    share = shared / max(1, len(test))
+    if share > 0.01:
+        return Finding("data-duplicates", "warn", f"{shared} of {len(test)} test examples ({share:.1%}) are also "
+                       "in the training data: the test score flatters the model", ev,
+                       "remove the duplicates from the test split (or from training) before trusting the test score")
+    if conflicts > 0.01 * len(train):
+        return Finding("data-duplicates", "warn", f"{conflicts} training inputs appear with two different labels",
+                       ev, "check the labelling: identical inputs with different labels cap the accuracy")
+    return Finding("data-duplicates", "pass", f"{shared} test examples also in training, {conflicts} inputs with "
+                   "two labels", ev)
+
+
+def data_classes(ctx: Context) -> Finding:
+    s = ctx.prep.splits
+    seen = set(s.y_train.cpu().tolist())
+    names = s.preprocess.classes
+    unseen = sorted({int(c) for c in torch.cat([s.y_valid, s.y_test]).cpu().tolist()} - seen)
+    ev = {"classes": len(names), "model_outputs": ctx.classes, "unseen_in_training": [names[i] for i in unseen]}
+    if unseen:
+        return Finding("data-classes", "fail", f"{len(unseen)} classes appear in validation/test but not in "
+                       f"training: {', '.join(names[i] for i in unseen[:5])}", ev,
+                       "give every class training examples (a larger valid/test fraction takes them away)")
+    return Finding("data-classes", "pass", f"{len(names)} classes, one output each", ev)
+
+
+# --- the model at initialisation ------------------------------------------------------------------------
+
+def initial_loss(ctx: Context) -> Finding:
+    net = ctx.model_copy().eval()
+    x, y = ctx.batch()
+    with torch.no_grad():
+        loss = float(F.cross_entropy(net(x), y))
+    chance = math.log(ctx.classes)
+    ev = {"initial_loss": round(loss, 4), "ln_classes": round(chance, 4)}
+    if not math.isfinite(loss) or loss > 3 * chance:
+        return Finding("initial-loss", "warn", f"loss at initialisation {loss:.3g}, ln({ctx.classes}) = {chance:.3g}: "
+                       "the untrained model is confidently wrong", ev,
+                       "initialise with small weights (Glorot) so that the first predictions are near uniform",
+                       ctx.command(init="glorot"))
+    return Finding("initial-loss", "pass", f"{loss:.3f} at initialisation vs ln({ctx.classes}) = {chance:.3f}", ev)
+
+
+def _weight_layers(net: nn.Module) -> list[tuple[str, nn.Module]]:
+    return [(n, m) for n, m in net.named_modules()
+            if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)) and m.weight.requires_grad]
+
+
+def symmetric_init(ctx: Context) -> Finding:
+    """All-zero weights, or every unit of a layer with the same weights: gradient descent keeps them equal."""
+    layers = _weight_layers(ctx.prep.model)
+    bad = []
+    for name, m in layers[:-1]:  # the output layer may start at zero: the units below still differ
+        w = m.weight.detach().flatten(1)
+        if w.shape[0] > 1 and bool((w == w[:1]).all()):
+            bad.append((name, "all zero" if not w.any() else "identical units"))
+    ev = {"layers_checked": len(layers) - 1, "symmetric": [f"{n} ({why})" for n, why in bad]}
+    if bad:
+        return Finding("symmetric-init", "fail", f"{len(bad)} layers start with {bad[0][1]} weights "
+                       f"({', '.join(n for n, _ in bad[:3])})", ev,
+                       "initialise weights randomly (Glorot: uniform in +-sqrt(6/(fan_in+fan_out)))",
+                       ctx.command(init="glorot"))
+    return Finding("symmetric-init", "pass", f"{len(layers) - 1} hidden layers start with distinct units", ev)
+
+
+def output_activation(ctx: Context) -> Finding:
+    net = ctx.model_copy().eval()
+    x, _ = ctx.batch()
+    with torch.no_grad():
+        out = net(x)
+    ev = {"min": round(float(out.min()), 4), "max": round(float(out.max()), 4),
+          "row_sum_mean": round(float(out.sum(1).mean()), 4)}
+    if float(out.min()) >= 0 and float(out.max()) <= 1:
+        softmax = bool(torch.allclose(out.sum(1), torch.ones(len(out)), atol=1e-3))
+        what = "softmax" if softmax else "a sigmoid"
+        return Finding("output-activation", "fail", f"the outputs are probabilities ({what} inside the model); "
+                       "the loss applies its own softmax, so training is squashed", ev,
+                       f"remove the final {what} from the model: return raw scores (logits)")
+    if float(out.min()) >= 0:
+        return Finding("output-activation", "warn", "every output is >= 0: a ReLU (or similar) on the logits?", ev,
+                       "let the last layer be linear: logits must be able to go negative")
+    return Finding("output-activation", "pass", "raw scores (logits) out of the last layer", ev)
+
+
+def gradient_check(ctx: Context, examples: int = 4, budget: int = 400, eps: float = 1e-6) -> Finding:
+    """Autograd vs central finite differences in float64, dropout off and batch norm in eval mode.
+
+    Each parameter tensor is sampled at a few entries. An entry agrees when the two derivatives match to
+    1e-4 relative; one that does not is tried again with a step 10x smaller, since a ReLU or max-pool kink
+    inside the step spoils a difference (Fashion-MNIST's conv net: 1 entry in 20 at 1e-6). A tensor
+    fails when over a quarter of its entries disagree: a wrong backward is wrong nearly everywhere.
+    """
+    try:
+        net = ctx.model_copy(torch.float64).eval()
+        x, y = ctx.batch(examples)
+        x = x.double()
+        net.zero_grad()
+        F.cross_entropy(net(x), y).backward()
+    except (RuntimeError, TypeError) as e:
+        return Finding("gradient-check", "warn", f"could not run the model in float64 ({str(e).splitlines()[0]})", {})
+    params = [(n, p) for n, p in net.named_parameters() if p.requires_grad and p.grad is not None]
+    g = torch.Generator().manual_seed(0)
+    per = max(2, budget // (2 * max(1, len(params))))
+
+    def numeric(flat: torch.Tensor, i: int, h: float) -> float:
+        keep = flat[i].item()
+        flat[i] = keep + h
+        up = F.cross_entropy(net(x), y).item()
+        flat[i] = keep - h
+        down = F.cross_entropy(net(x), y).item()
+        flat[i] = keep
+        return (up - down) / (2 * h)
+
+    def agree(a: float, n: float) -> bool:
+        return abs(a - n) <= 1e-4 * (abs(a) + abs(n)) + 1e-9
+
+    disagree: dict[str, float] = {}
+    with torch.no_grad():
+        for name, p in params:
+            flat, grad = p.view(-1), p.grad.reshape(-1)
+            idx = torch.randperm(flat.numel(), generator=g)[:per].tolist()
+            bad = sum(not agree(grad[i].item(), numeric(flat, i, eps))
+                      and not agree(grad[i].item(), numeric(flat, i, eps / 10)) for i in idx)
+            disagree[name] = bad / len(idx)
+    failed = [k for k, v in disagree.items() if v > 0.25]
+    ev = {"share_of_entries_disagreeing": {k: round(v, 3) for k, v in disagree.items()}, "entries_per_tensor": per,
+          "examples": examples, "step": eps}
+    if failed:
+        return Finding("gradient-check", "fail", f"autograd and finite differences disagree on {len(failed)} of "
+                       f"{len(params)} parameter tensors ({', '.join(failed[:3])})", ev,
+                       "a custom backward (torch.autograd.Function) or an in-place operation computes wrong "
+                       f"gradients for {failed[-1]} (and what feeds it); fix it, or use built-in ops")
+    return Finding("gradient-check", "pass", f"{len(params)} parameter tensors agree with finite differences", ev)
+
+
+# --- through depth ---------------------------------------------------------------------------------------
+
+def _activity(net: nn.Module, x: torch.Tensor) -> list[dict[str, Any]]:
+    """Per activation module: the share of units dead (0 for every example) and of outputs saturated."""
+    stats: list[dict[str, Any]] = []
+    hooks = []
+
+    def hook(name: str, m: nn.Module) -> Callable:
+        def f(_m: nn.Module, _inp: Any, out: torch.Tensor) -> None:
+            a = out.detach().float()
+            units = a.transpose(0, 1).reshape(a.shape[1], -1) if a.ndim > 2 else a.t()  # unit/channel x samples
+            rec = {"layer": name, "kind": type(m).__name__, "units": units.shape[0]}
+            if isinstance(m, SATURATING):
+                lo, hi = (0.01, 0.99) if isinstance(m, nn.Sigmoid) else (-0.99, 0.99)
+                rec["saturated"] = float(((a <= lo) | (a >= hi)).float().mean())
+            else:
+                rec["dead"] = float((units <= 0).all(1).float().mean())
+            stats.append(rec)
+        return f
+
+    for name, m in net.named_modules():
+        if isinstance(m, ACTIVATIONS):
+            hooks.append(m.register_forward_hook(hook(name, m)))
+    try:
+        with torch.no_grad():
+            net(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return stats
+
+
+def _grad_ratios(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> list[tuple[str, float]]:
+    """||grad|| / ||weight|| of each weight layer, input side first."""
+    net.zero_grad()
+    F.cross_entropy(net(x), y).backward()
+    out = []
+    for name, m in _weight_layers(net):
+        w = m.weight
+        if w.grad is not None:
+            out.append((name, float(w.grad.norm() / (w.detach().norm() + 1e-12))))
+    return out
+
+
+def _few_steps(ctx: Context, net: nn.Module, steps: int) -> None:
+    from trainwell.optim import build_optimizer, build_schedule
+
+    cfg = ctx.prep.config
+    opt = build_optimizer(cfg.optimizer, net.parameters(), cfg.resolved_lr(), cfg.momentum, cfg.weight_decay)
+    total = cfg.epochs * ((len(ctx.prep.splits.y_train) + cfg.batch_size - 1) // cfg.batch_size)
+    schedule = build_schedule(opt, cfg.schedule, total, cfg.warmup, cfg.final_lr_fraction)  # the run's first steps
+    n = len(ctx.prep.splits.y_train)
+    net.train()
+    for t in range(steps):
+        x, y = ctx.batch(cfg.batch_size, offset=(t * cfg.batch_size) % max(1, n - cfg.batch_size))
+        opt.zero_grad()
+        F.cross_entropy(net(x), y).backward()
+        opt.step()
+        schedule.step()
+
+
+def depth(ctx: Context, steps: int = 20) -> list[Finding]:
+    """At initialisation and after a few steps: dead and saturated units, gradients through depth, and
+    whether the output depends on the input at all."""
+    x, y = ctx.batch()
+    net = ctx.model_copy()
+    phases = {}
+    for phase in ("init", f"after {steps} steps"):
+        if phase != "init":
+            _few_steps(ctx, net, steps)
+        net.eval()
+        act = _activity(net, x)
+        net.train()
+        ratios = _grad_ratios(net, x, y)
+        net.eval()
+        with torch.no_grad():
+            out, other = net(x), net(x.roll(1, 0) if len(x) > 1 else torch.randn_like(x))
+        spread = float((out - other).abs().max() / (out.abs().max() + 1e-12))
+        phases[phase] = {"activity": act, "grad_ratios": ratios, "output_change": spread}
+    return [_dead(ctx, phases), _saturated(ctx, phases), _gradient_flow(ctx, phases), _ignores_input(ctx, phases)]
+
+
+def _dead(ctx: Context, phases: dict[str, Any]) -> Finding:
+    worst = max(((p, r) for p, v in phases.items() for r in v["activity"] if "dead" in r),
+                key=lambda t: t[1]["dead"], default=None)
+    ev = {p: {r["layer"]: round(r["dead"], 3) for r in v["activity"] if "dead" in r} for p, v in phases.items()}
+    if worst is None:
+        return Finding("dead-units", "pass", "no ReLU-family activation modules to inspect", ev)
+    phase, r = worst
+    if r["dead"] >= 0.5:
+        return Finding("dead-units", "fail" if r["dead"] >= 0.9 else "warn",
+                       f"{r['dead']:.0%} of the units of {r['layer']} output 0 for every example ({phase})", ev,
+                       "dead ReLUs come from a learning rate too high or a bad initialisation: lower the rate, "
+                       "use He (kaiming) initialisation, or batch norm",
+                       ctx.command(lr=ctx.prep.config.resolved_lr() / 10, init="kaiming"))
+    return Finding("dead-units", "pass", f"at most {r['dead']:.0%} dead units in a layer ({r['layer']}, {phase})", ev)
+
+
+def _saturated(ctx: Context, phases: dict[str, Any]) -> Finding:
+    worst = max(((p, r) for p, v in phases.items() for r in v["activity"] if "saturated" in r),
+                key=lambda t: t[1]["saturated"], default=None)
+    ev = {p: {r["layer"]: round(r["saturated"], 3) for r in v["activity"] if "saturated" in r}
+          for p, v in phases.items()}
+    if worst is None:
+        return Finding("saturated-units", "pass", "no tanh/sigmoid units", ev)
+    phase, r = worst
+    if r["saturated"] >= 0.3:
+        return Finding("saturated-units", "warn", f"{r['saturated']:.0%} of the outputs of {r['layer']} "
+                       f"({r['kind']}) are saturated ({phase})", ev,
+                       "saturated units pass no gradient: use ReLU, normalise the inputs, or initialise smaller "
+                       "(Glorot)", ctx.command(activation="relu", init="glorot"))
+    return Finding("saturated-units", "pass", f"at most {r['saturated']:.0%} saturated outputs in a layer", ev)
+
+
+def _gradient_flow(ctx: Context, phases: dict[str, Any]) -> Finding:
+    ev = {p: {n: float(f"{v:.3g}") for n, v in ph["grad_ratios"]} for p, ph in phases.items()}
+    worst_phase, worst = None, 1.0
+    for p, ph in phases.items():
+        r = ph["grad_ratios"]
+        if len(r) < 3 or r[-1][1] <= 0:
+            continue
+        ratio = r[0][1] / r[-1][1]  # first layer's relative gradient over the last layer's
+        if abs(math.log10(max(ratio, 1e-30))) > abs(math.log10(max(worst, 1e-30))):
+            worst_phase, worst = p, ratio
+    if worst_phase is None:
+        return Finding("vanishing-gradients", "pass", "too few weight layers for gradients to vanish", ev)
+    if worst < 1e-3:
+        return Finding("vanishing-gradients", "fail" if worst < 1e-5 else "warn",
+                       f"the first layer's relative gradient is {worst:.1e} of the last layer's ({worst_phase})", ev,
+                       "gradients vanish through depth: use ReLU instead of sigmoid/tanh, batch norm, residual "
+                       "connections, or fewer layers", ctx.command(activation="relu", init="kaiming"))
+    if worst > 1e3:
+        return Finding("exploding-gradients", "warn", f"the first layer's relative gradient is {worst:.1e} times "
+                       f"the last layer's ({worst_phase})", ev,
+                       "gradients explode through depth: lower the learning rate, use batch norm, or initialise "
+                       "smaller", ctx.command(lr=ctx.prep.config.resolved_lr() / 10, init="glorot"))
+    return Finding("vanishing-gradients", "pass", f"relative gradients within {max(worst, 1 / worst):.0f}x from "
+                   "the first layer to the last", ev)
+
+
+def _ignores_input(ctx: Context, phases: dict[str, Any]) -> Finding:
+    ev = {p: float(f"{v['output_change']:.3g}") for p, v in phases.items()}
+    if all(v["output_change"] < 1e-6 for v in phases.values()):
+        return Finding("ignores-input", "fail", "the output is the same whatever the input", ev,
+                       "the input never reaches the output: look for a multiplication by zero, a detached "
+                       "tensor, or a layer that replaces its input")
+    return Finding("ignores-input", "pass", "the output changes with the input", ev)
+
+
+# --- training on a tiny subset ---------------------------------------------------------------------------
+
+def overfit_subset(ctx: Context, steps: int = 300) -> Finding:
+    """One or two batches, no regularisation: training error must reach 0, else something is broken."""
+    cfg = ctx.prep.config
+    n = min(64, len(ctx.prep.splits.y_train))
+    x, y = ctx.batch(n)
+    tried: dict[str, int | None] = {}
+    errors: dict[str, float] = {}
+    for opt_name, lr in ((cfg.optimizer, cfg.resolved_lr()), ("adam", 1e-3)):
+        torch.manual_seed(0)
+        net = ctx.model_copy()
+        from trainwell.optim import build_optimizer
+
+        opt = build_optimizer(opt_name, net.parameters(), lr, cfg.momentum, 0.0)
+        reached, err = None, 1.0
+        for t in range(steps):
+            net.train()
+            opt.zero_grad()
+            loss = F.cross_entropy(net(x), y)
+            if not torch.isfinite(loss):
+                break
+            loss.backward()
+            opt.step()
+            if t % 10 == 9:
+                net.eval()
+                with torch.no_grad():
+                    err = float((net(x).argmax(1) != y).float().mean())
+                if err == 0:
+                    reached = t + 1
+                    break
+        tried[f"{opt_name} lr {lr:g}"] = reached
+        errors[f"{opt_name} lr {lr:g}"] = round(err, 3)
+        if reached:
+            break
+    ev = {"examples": n, "steps_to_zero_error": tried, "final_error": errors, "step_budget": steps,
+          "params": sum(p.numel() for p in ctx.prep.model.parameters())}
+    first = next(iter(tried))
+    if tried[first]:
+        return Finding("overfit-subset", "pass", f"{n} examples fitted to 0 training error in {tried[first]} steps", ev)
+    if any(tried.values()):
+        return Finding("overfit-subset", "warn", f"with {first} the model could not fit {n} examples in {steps} "
+                       "steps; adam lr 0.001 could", ev,
+                       "the optimiser settings, not the model, fail to fit: try adam, or pick the rate with the "
+                       "learning-rate check", ctx.command(optimizer="adam", lr=1e-3))
+    best = min(errors.values())
+    if best < 0.5 * (1 - 1 / ctx.classes):  # it learns, but cannot hold them all: too little capacity
+        return Finding("underfitting", "fail", f"the model could not fit {n} training examples in {steps} steps (at best "
+                       f"{best:.0%} error left) with {ev['params']:,} parameters: far too small", ev,
+                       "a model that cannot memorise a few examples cannot fit the data set: make it larger",
+                       ctx.command(**wider(ctx.prep.config, ctx.prep.spec)))
+    return Finding("overfit-subset", "fail", f"the model could not fit {n} training examples to 0 error in {steps} "
+                   "steps, with either optimiser", ev,
+                   "a model that cannot memorise a few examples is broken: check the labels match the inputs, the "
+                   "model's output, and the loss")
+
+
+def wider(cfg: Any, spec: dict[str, Any]) -> dict[str, Any]:
+    """Config changes for a model with more capacity: 4x the hidden units of an MLP, 2x a conv net's width."""
+    model = spec.get("name") if isinstance(spec, dict) else None
+    if model == "mlp" or cfg.model == "mlp":
+        hidden = spec.get("hidden") or cfg.hidden or [256, 128]
+        return {"hidden": [max(64, 4 * h) for h in hidden]}
+    width = spec.get("width") or cfg.width
+    return {"width": 2 * width} if width else {"epochs": 2 * (cfg.epochs or 10)}

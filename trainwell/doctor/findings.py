@@ -1,0 +1,117 @@
+"""What the doctor and diagnosis say: findings with evidence and a prescription, and one verdict.
+
+The codes are fixed (scripts read them from `--json`); README lists them. A finding's `check` is the code of
+the problem it looks for (`dead-units`), or of the check that ran (`gradient-check`), pass or not.
+"""
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# verdict and finding codes -> what each means
+CODES: dict[str, str] = {
+    "healthy": "nothing to fix: training and validation behave as the course says they should",
+    "still-improving": "validation was still getting better when training stopped: train longer",
+    "underfitting": "training error stays high: the model is too small or trained too little",
+    "overfitting": "training error far below validation error, validation getting worse: regularise",
+    "diverged": "the loss became non-finite or exploded and recovery did not save the run",
+    "lr-too-high": "the loss jumps around or rose: the learning rate is too high",
+    "lr-too-low": "the loss falls, but far too slowly: the learning rate is too low",
+    "chance-level": "predictions are no better than guessing (loss near ln C)",
+    "collapsed": "the loss falls but the predictions degenerate to a few classes",
+    "vanishing-gradients": "gradients shrink from the last layer to the first: early layers barely learn",
+    "exploding-gradients": "gradients grow from the last layer to the first",
+    "dead-units": "ReLU units that output 0 for every example (they no longer learn)",
+    "saturated-units": "tanh/sigmoid units stuck near their limits (their gradient is ~0)",
+    "symmetric-init": "all-zero or identical weights: units that start equal stay equal",
+    "output-activation": "the model applies softmax/sigmoid itself; trainwell's cross-entropy expects raw logits",
+    "gradient-check": "autograd's gradients disagree with finite differences (a wrong backward)",
+    "ignores-input": "the model's output does not depend on its input",
+    "oscillating": "the training loss swings from epoch to epoch instead of settling",
+    "initial-loss": "the loss at initialisation is far from ln(number of classes)",
+    "overfit-subset": "the model could not fit one or two batches: model, loss or pipeline is broken",
+    "lr-range": "the largest learning rate that does not diverge, by the course's halving protocol",
+    "cost": "parameters, FLOPs, measured speed and the time an epoch takes",
+    "data-balance": "some classes are much rarer than others, or missing from the training split",
+    "data-values": "non-finite values, value ranges and normalisation of the inputs",
+    "data-duplicates": "identical examples in the training and test splits, or one input with two labels",
+    "data-classes": "classes in validation or test that training never sees",
+    "data-invalid": "the data could not be used at all",
+}
+STATUSES = ("pass", "warn", "fail")
+
+
+@dataclass
+class Finding:
+    check: str                    # a key of CODES
+    status: str                   # pass | warn | fail
+    summary: str                  # one line a person reads
+    evidence: dict[str, Any] = field(default_factory=dict)
+    prescription: str = ""        # what to do, in words
+    command: str = ""             # the same run with the fix, ready to paste
+
+    def __post_init__(self) -> None:
+        assert self.check in CODES, self.check
+        assert self.status in STATUSES, self.status
+
+
+@dataclass
+class Report:
+    verdict: str
+    findings: list[Finding]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"verdict": self.verdict, "findings": [asdict(f) for f in self.findings], **self.meta}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, default=_plain)
+
+    def problems(self) -> list[Finding]:
+        return [f for f in self.findings if f.status != "pass"]
+
+    def render(self) -> str:
+        """Plain text for a terminal: one line per check, then what to do about each problem."""
+        mark = {"pass": "PASS", "warn": "WARN", "fail": "FAIL"}
+        width = max((len(f.check) for f in self.findings), default=0)
+        lines = [f"{mark[f.status]}  {f.check.ljust(width)}  {f.summary}" for f in self.findings]
+        for f in self.problems():
+            if f.prescription or f.command:
+                lines.append("")
+                lines.append(f"{f.check}: {f.prescription}")
+                if f.command:
+                    lines.append(f"  {f.command}")
+        lines.append("")
+        lines.append(f"verdict: {self.verdict} ({CODES[self.verdict]})")
+        return "\n".join(lines)
+
+
+def verdict_of(findings: list[Finding], default: str = "healthy") -> str:
+    """The first failing finding's code, else the first warning's, else `default`."""
+    for status in ("fail", "warn"):
+        for f in findings:
+            if f.status == status:
+                return f.check
+    return default
+
+
+def train_command(base: list[str], changes: dict[str, Any] | None = None) -> str:
+    """`trainwell train` with the user's own arguments and key=value changes (overrides win over flags)."""
+    extra = [f"{k}={_value(v)}" for k, v in (changes or {}).items()]
+    return "trainwell train " + " ".join(shlex.quote(a) for a in [*base, *extra])
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, (list, tuple)):
+        return ",".join(str(x) for x in v)
+    if isinstance(v, float):
+        return f"{v:.3g}"
+    return str(v)
+
+
+def _plain(obj: Any) -> Any:
+    if hasattr(obj, "item"):
+        return obj.item()
+    return str(obj)
