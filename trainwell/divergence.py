@@ -6,8 +6,11 @@ says a run has diverged when
 
 - a loss or gradient norm is not finite, or
 - the smoothed loss has climbed more than ln(C) above its lowest value: worse than it was by a whole
-  chance-level loss; or it is back above ln(C), chance level, after it had fallen below half of that. A window of ~256 examples smooths it, so the noise of small batches (batch size 1
-  included) stays far below that margin; a real explosion crosses it within a step or two.
+  chance-level loss, or
+- the smoothed loss is back above ln(C), chance level, after it had fallen below half of that.
+
+A window of ~256 examples smooths the loss, so the noise of small batches (batch size 1 included) stays
+far below those margins; a real explosion crosses them within a step or two.
 
 The trainer then rolls back to the last *calm* state (weights, optimizer, schedule, RNG, metrics, all of
 it), multiplies the learning rate by a factor and goes on; the guard's counters, carried across the

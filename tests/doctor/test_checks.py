@@ -2,7 +2,6 @@
 import torch
 from torch import nn
 
-import trainwell
 from trainwell.doctor import doctor
 
 
