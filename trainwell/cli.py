@@ -68,6 +68,9 @@ TRAIN_FLAGS = [
      "valid_top5_error (auto: valid_error, train_loss without a validation split)"),
     ("--recoveries", "recoveries", int, "divergence (a non-finite or exploding loss): roll back to the last calm "
      "state, cut the learning rate and go on, at most this many times; then stop with exit 3 (0 = stop at once)"),
+    ("--monitor-every", "monitor_every", int, "layer monitors (weight/gradient norms, update ratios, hidden-unit "
+     "statistics on a probe batch, first-layer filters) every N steps, into monitors.jsonl (auto: ~4 an epoch, "
+     "at least 25 steps apart; 0 = off)"),
     ("--seed", "seed", int, "random seed: same flags, same machine -> same history"),
     ("--device", "device", str, "{choices}"),
     ("--precision", "precision", str, "{choices} (auto: bf16 where the hardware has bf16 units)"),

@@ -66,6 +66,7 @@ class Config:
     patience: int = 0                  # early stopping look-ahead in epochs; 0 = off
     monitor: str = "auto"              # auto: valid_error, or train_loss when there is no validation split
     recoveries: int = 3                # divergence: roll back, cut the learning rate, go on, this many times
+    monitor_every: int | None = None   # layer monitors: steps between records (auto: ~4 an epoch); 0 = off
     # reproducibility and speed
     seed: int = 0
     device: str = "auto"
@@ -87,6 +88,7 @@ class Config:
 # Settings that may differ on resume without changing what the run computes up to the stop. Not the
 # monitor: the epochs already run were selected under the old one, and their weights are gone.
 RESUME_SAFE = {"epochs", "time_budget", "patience", "checkpoint_every", "threads", "compile"}
+# (monitor_every is not: the monitors' records are part of what the interrupted run computed)
 
 _NAMES = [f.name for f in fields(Config)]
 
@@ -189,6 +191,8 @@ def validate(cfg: Config) -> None:
     for name in ("patience", "seed", "threads", "checkpoint_every", "recoveries"):
         if getattr(cfg, name) < 0:
             problems.append(f"{name}: {getattr(cfg, name)} must be >= 0")
+    if cfg.monitor_every is not None and cfg.monitor_every < 0:
+        problems.append(f"monitor_every: {cfg.monitor_every} must be >= 0 (0 = off)")
     if cfg.weight_decay < 0:
         problems.append(f"weight_decay: {cfg.weight_decay} must be >= 0")
     if cfg.hidden is not None and any(h < 1 for h in cfg.hidden):

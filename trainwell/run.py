@@ -24,6 +24,7 @@ from torch import nn
 from trainwell import auto, rundir
 from trainwell.callbacks.base import Callback
 from trainwell.callbacks.early_stopping import EarlyStopping
+from trainwell.callbacks.layers import LayerMonitor
 from trainwell.callbacks.progress import Progress
 from trainwell.config import RESUME_SAFE, Config, build_config, load_yaml
 from trainwell.data.sources import Source, check_source, load_source
@@ -158,6 +159,8 @@ def fit(prep: Prepared, callbacks: Iterable[Any] = (), quiet: bool = False) -> T
             print(f"auto {key} -> {why}", flush=True)
     builtin: list[Any] = [EarlyStopping(cfg.patience)] if cfg.patience else []
     builtin.append(_HistoryWriter(prep.dir))
+    if cfg.monitor_every != 0:
+        builtin.append(LayerMonitor(prep.dir, cfg.monitor_every))
     if not quiet:
         builtin.append(Progress())
     trainer = Trainer(prep.model, prep.splits.without_test(), cfg, prep.precision, [*builtin, *callbacks],

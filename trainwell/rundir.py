@@ -31,6 +31,8 @@ WEIGHTS = "model.safetensors"
 MODEL = "model.json"
 SUMMARY = "summary.json"
 DIAGNOSIS = "diagnosis.json"
+MONITORS = "monitors.jsonl"
+FILTERS = "filters.safetensors"
 CHECKPOINTS = "checkpoints"
 
 
@@ -138,6 +140,24 @@ def write_summary(run_dir: str, summary: dict[str, Any]) -> None:
 
 def write_diagnosis(run_dir: str, diagnosis: dict[str, Any]) -> None:
     _write_json(path(run_dir, DIAGNOSIS), diagnosis)
+
+
+def write_monitors(run_dir: str, records: list[dict[str, Any]], filters: dict[str, torch.Tensor]) -> None:
+    """The layer monitors' records (rewritten whole, atomically) and the first layer's weights."""
+    from safetensors.torch import save
+
+    atomic_write(path(run_dir, MONITORS), "".join(json.dumps(r) + "\n" for r in records).encode(), durable=False)
+    if filters:
+        atomic_write(path(run_dir, FILTERS), save({k: v.contiguous() for k, v in filters.items()}), durable=False)
+
+
+def read_monitors(run_dir: str) -> list[dict[str, Any]]:
+    """The layer monitors' records, [] when the run has none."""
+    try:
+        with open(path(run_dir, MONITORS), encoding="utf-8") as f:
+            return [json.loads(line) for line in f if line.strip()]
+    except (OSError, ValueError):
+        return []
 
 
 def read_diagnosis(run_dir: str) -> dict[str, Any]:

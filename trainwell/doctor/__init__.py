@@ -77,8 +77,8 @@ def _lr_finding(ctx: Any) -> Finding:
     rec, edge = r["recommended"], r["largest_stable"]
     summary = f"largest stable rate {edge:.3g} ({cfg.optimizer}); recommended peak {rec:.3g}; this run: {current:.3g}"
     if current > edge:
-        return Finding("lr-too-high", "warn", summary, ev, "the run's rate diverges on a subset: lower it",
-                       ctx.command(lr=rec))
+        return Finding("lr-too-high", "fail" if current >= 2 * edge else "warn", summary, ev,
+                       "the run's rate diverges on a subset: lower it", ctx.command(lr=rec))
     if current < rec / 16:
         return Finding("lr-too-low", "warn", summary, ev, "the run's rate is far below what the loss tolerates",
                        ctx.command(lr=rec))

@@ -180,6 +180,8 @@ def output_activation(ctx: Context) -> Finding:
         out = net(x)
     ev = {"min": round(float(out.min()), 4), "max": round(float(out.max()), 4),
           "row_sum_mean": round(float(out.sum(1).mean()), 4)}
+    if float(out.max() - out.min()) < 1e-6:
+        return Finding("output-activation", "pass", "every output is the same number: nothing to tell from it", ev)
     if float(out.min()) >= 0 and float(out.max()) <= 1:
         softmax = bool(torch.allclose(out.sum(1), torch.ones(len(out)), atol=1e-3))
         what = "softmax" if softmax else "a sigmoid"
@@ -322,7 +324,10 @@ def depth(ctx: Context, steps: int = 20) -> list[Finding]:
             out, other = net(x), net(x.roll(1, 0) if len(x) > 1 else torch.randn_like(x))
         spread = float((out - other).abs().max() / (out.abs().max() + 1e-12))
         phases[phase] = {"activity": act, "grad_ratios": ratios, "output_change": spread}
-    return [_dead(ctx, phases), _saturated(ctx, phases), _gradient_flow(ctx, phases), _ignores_input(ctx, phases)]
+    dead, blind = _dead(ctx, phases), _ignores_input(ctx, phases)
+    if dead.status == "fail" and blind.status == "fail":  # a layer of dead units passes nothing on: a symptom
+        blind.status, blind.summary = "warn", blind.summary + ", because of the dead units"
+    return [dead, _saturated(ctx, phases), _gradient_flow(ctx, phases), blind]
 
 
 def _dead(ctx: Context, phases: dict[str, Any]) -> Finding:
@@ -335,8 +340,9 @@ def _dead(ctx: Context, phases: dict[str, Any]) -> Finding:
     if r["dead"] >= 0.5:
         return Finding("dead-units", "fail" if r["dead"] >= 0.9 else "warn",
                        f"{r['dead']:.0%} of the units of {r['layer']} output 0 for every example ({phase})", ev,
-                       "dead ReLUs come from a learning rate too high or a bad initialisation: lower the rate, "
-                       "use He (kaiming) initialisation, or batch norm",
+                       "dead ReLUs come from a bad initialisation (dead from the start) or a learning rate too "
+                       "high (dying in training): use He (kaiming) initialisation with zero biases, a lower rate, "
+                       "or batch norm", ctx.command(init="kaiming") if phase == "init" else
                        ctx.command(lr=ctx.prep.config.resolved_lr() / 10, init="kaiming"))
     return Finding("dead-units", "pass", f"at most {r['dead']:.0%} dead units in a layer ({r['layer']}, {phase})", ev)
 

@@ -12,10 +12,10 @@ import math
 from typing import Any
 
 from trainwell import rundir
+from trainwell.augment import OVERFITTING_PRESET
 from trainwell.doctor.findings import Finding, Report, train_command, verdict_of
 from trainwell.optim import DEFAULT_LR
 
-AUGMENT_FOR_OVERFITTING = "flip,translate=2,rotate=10,scale=0.1"  # benchmarks/RESULTS.md (augmentation, issue 9)
 
 
 def diagnose_run(run_dir: str, failure: dict[str, Any] | None = None) -> Report:
@@ -148,7 +148,9 @@ def _overfitting(c: _Ctx) -> Finding | None:
     if gap > max(0.03, 2 * te[-1]) and rising:
         changes: dict[str, Any] = {"dropout": 0.5}
         if _is_image(c):
-            changes["augment"] = AUGMENT_FOR_OVERFITTING
+            # mirror images only where the run already trusted them (they are wrong for digits and text)
+            changes["augment"] = OVERFITTING_PRESET if "flip" in c.cfg.augment else \
+                OVERFITTING_PRESET.replace("flip,", "")
         else:
             changes["weight_decay"] = max(c.cfg.weight_decay * 10, 5e-3)
         return Finding("overfitting", "warn", f"training error {te[-1]:.1%} vs best validation error {min(ve):.1%}; "

@@ -70,7 +70,11 @@ class Report:
         return json.dumps(self.to_dict(), indent=2, default=_plain)
 
     def problems(self) -> list[Finding]:
-        return [f for f in self.findings if f.status != "pass"]
+        """The warnings and failures, the verdict's first, then failures before warnings, root causes first."""
+        rank = {"fail": 0, "warn": 1}
+        found = [f for f in self.findings if f.status != "pass"]
+        return sorted(found, key=lambda f: (f.check != self.verdict, rank[f.status],
+                                            PRIORITY.index(f.check) if f.check in PRIORITY else len(PRIORITY)))
 
     def render(self) -> str:
         """Plain text for a terminal: one line per check, then what to do about each problem."""
@@ -88,12 +92,21 @@ class Report:
         return "\n".join(lines)
 
 
+# Root causes before their symptoms: a learning rate too high kills ReLUs, a model that ignores its input
+# has no gradient to pass back, a wrong backward makes any curve meaningless.
+PRIORITY = ["data-invalid", "data-classes", "gradient-check", "output-activation", "symmetric-init", "ignores-input",
+            "diverged", "lr-too-high", "lr-too-low", "vanishing-gradients", "exploding-gradients", "dead-units",
+            "saturated-units", "initial-loss", "underfitting", "overfit-subset", "chance-level", "collapsed",
+            "oscillating", "overfitting", "still-improving", "data-balance", "data-duplicates", "data-values",
+            "lr-range", "cost", "healthy"]
+
+
 def verdict_of(findings: list[Finding], default: str = "healthy") -> str:
-    """The first failing finding's code, else the first warning's, else `default`."""
+    """The most basic failing finding's code (PRIORITY order), else the most basic warning's, else `default`."""
     for status in ("fail", "warn"):
-        for f in findings:
-            if f.status == status:
-                return f.check
+        codes = [f.check for f in findings if f.status == status]
+        if codes:
+            return min(codes, key=lambda c: PRIORITY.index(c) if c in PRIORITY else len(PRIORITY))
     return default
 
 

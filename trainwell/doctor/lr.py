@@ -20,14 +20,16 @@ from trainwell.optim import DEFAULT_LR, build_optimizer
 
 START = 64          # the first rate tried: this many times the optimizer's default
 TRIES = 12          # halvings at most (64x down to 1/32 of the default)
-STEPS = 60          # steps per rate
+STEPS = 60          # steps per rate, at least ...
+EXAMPLES = 1024     # ... enough to see this many examples (batch size 1: 1,024 steps)
 SUBSET = 4096       # training examples the protocol draws its batches from
 RECOMMEND = 1 / 4   # of the largest stable rate: measured on Fashion-MNIST against a grid (benchmarks/doctor.py)
 
 
-def lr_range(prep: Any, steps: int = STEPS) -> dict[str, Any]:
+def lr_range(prep: Any, steps: int | None = None) -> dict[str, Any]:
     """{"largest_stable": lr, "recommended": lr, "tried": [{lr, first_loss, last_loss, diverged, why}]}."""
     cfg, splits = prep.config, prep.splits
+    steps = steps or max(STEPS, EXAMPLES // cfg.batch_size)
     device = prep.precision.device
     n = min(SUBSET, len(splits.y_train))
     from trainwell.data.splits import take

@@ -1,0 +1,154 @@
+"""Monitors of the network's insides during training, as the course asks: "check weight and gradient norms",
+"visualize features" (hidden units sparse and uncorrelated in good training; ignoring the input and
+correlated in bad training), "visualize filters".
+
+Every `every` steps, `LayerMonitor` records
+- per weight layer: ||W||, ||grad W|| and the update ratio ||delta W|| / ||W|| of that step (the course's
+  rule of thumb: around 1e-3);
+- per activation layer, on a fixed probe batch (the first examples of the validation split), in eval mode:
+  the mean activation variance of a unit across examples, the sparsity (share of outputs <= 0, or near
+  the limits for tanh/sigmoid), the share of dead units (0 for every probe example), and the mean absolute
+  correlation between units;
+and the first layer's weights (conv filters, or an MLP's input weights) at the start and at the latest
+epoch's end.
+
+Records go to `monitors.jsonl` and the filters to `filters.safetensors` in the run directory. The probe is
+a forward pass in eval mode without gradients: it draws no random numbers and changes no state, so a run
+with monitors computes exactly what it computes without them.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from trainwell.callbacks.base import Callback
+
+PROBE = 256              # examples in the probe batch
+RECORDS_PER_EPOCH = 4    # the default interval: about this many records an epoch ...
+MIN_EVERY = 25           # ... but never more often than every this many steps
+MAX_UNITS = 256          # units whose correlation is measured, per layer
+_ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.ReLU6, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.Hardtanh)
+_SATURATING = (nn.Tanh, nn.Sigmoid, nn.Hardtanh)
+_WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
+def default_every(steps_per_epoch: int) -> int:
+    return max(MIN_EVERY, steps_per_epoch // RECORDS_PER_EPOCH)
+
+
+class LayerMonitor(Callback):
+    def __init__(self, run_dir: str | None = None, every: int | None = None) -> None:
+        self.run_dir, self.every = run_dir, every
+        self.records: list[dict[str, Any]] = []
+        self.filters: dict[str, torch.Tensor] = {}
+        self._before: list[torch.Tensor] | None = None
+        self._grad_norms: torch.Tensor | None = None
+        self._probe: torch.Tensor | None = None
+
+    # --- hooks --------------------------------------------------------------------------------------------
+    def on_fit_start(self, trainer: Any) -> None:
+        self.every = self.every or default_every(trainer.state.steps_per_epoch)
+        self._layers = [(n, m) for n, m in trainer.model.named_modules() if isinstance(m, _WEIGHTED)]
+        self._acts = [(n, m) for n, m in trainer.model.named_modules() if isinstance(m, _ACTIVATIONS)]
+        x = trainer.x_valid if len(trainer.y_valid) else trainer.x_train
+        from trainwell.metrics import prepare_batch
+
+        idx = torch.arange(min(PROBE, len(x)))
+        self._probe = prepare_batch(x[idx.to(x.device) if isinstance(x, torch.Tensor) else idx],
+                                    trainer.precision, trainer.splits.preprocess)
+        if self._layers and "init" not in self.filters:
+            self.filters["init"] = self._layers[0][1].weight.detach().float().cpu().clone()
+
+    def on_after_backward(self, trainer: Any) -> None:
+        if trainer.state.step % self.every:
+            return
+        weights = [m.weight for _, m in self._layers]
+        grads = [w.grad if w.grad is not None else torch.zeros_like(w) for w in weights]
+        self._grad_norms = torch.stack(torch._foreach_norm(grads))
+        self._before = [w.detach().clone() for w in weights]
+
+    def on_batch_end(self, trainer: Any) -> None:
+        if self._before is None:
+            return
+        weights = [m.weight.detach() for _, m in self._layers]
+        w_norm = torch.stack(torch._foreach_norm(weights))
+        d_norm = torch.stack(torch._foreach_norm(torch._foreach_sub(weights, self._before)))
+        rows = torch.stack([w_norm.float(), self._grad_norms.float(), (d_norm / w_norm.clamp_min(1e-12)).float()])
+        values = rows.tolist()  # one host sync per record
+        record: dict[str, Any] = {"step": trainer.state.step, "epoch": trainer.state.epoch + 1, "layers": {
+            name: {"weight_norm": values[0][i], "grad_norm": values[1][i], "update_ratio": values[2][i]}
+            for i, (name, _) in enumerate(self._layers)}}
+        record["units"] = self._unit_stats(trainer)
+        self.records.append(record)
+        self._before = None
+
+    def on_epoch_end(self, trainer: Any) -> None:
+        if self._layers:  # the first layer at the start and now (two tensors: checkpoints stay small)
+            self.filters["latest"] = self._layers[0][1].weight.detach().float().cpu().clone()
+        self._write()
+
+    def on_fit_end(self, trainer: Any) -> None:
+        self._write()
+
+    # --- probe ----------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def _unit_stats(self, trainer: Any) -> dict[str, dict[str, float]]:
+        outputs: dict[str, torch.Tensor] = {}
+        hooks = [m.register_forward_hook(self._keep(name, outputs)) for name, m in self._acts]
+        model = trainer.model
+        try:
+            model.eval()
+            with trainer.precision.autocast():
+                model(self._probe)
+        finally:
+            model.train()
+            for h in hooks:
+                h.remove()
+        stats = {}
+        for name, m in self._acts:
+            if name not in outputs:
+                continue
+            a = outputs[name].float()
+            units = a.transpose(0, 1).reshape(a.shape[1], -1) if a.ndim > 2 else a.t()  # units x samples
+            if isinstance(m, _SATURATING):
+                lo = 0.01 if isinstance(m, nn.Sigmoid) else -0.99
+                off = (a <= lo) | (a >= 0.99)
+            else:
+                off = a <= 0
+            per_unit = a.transpose(0, 1).reshape(a.shape[1], a.shape[0], -1).mean(2) if a.ndim > 2 else a.t()
+            sub = per_unit[:MAX_UNITS]
+            var = sub.var(1)
+            live = var > 1e-12
+            corr = torch.corrcoef(sub[live]) if int(live.sum()) > 1 else None
+            mean_abs_corr = None
+            if corr is not None:
+                k = corr.shape[0]
+                mean_abs_corr = float((corr.abs().sum() - k) / (k * (k - 1)))
+            stats[name] = {"variance": float(var.mean()), "sparsity": float(off.float().mean()),
+                           "dead": float((units <= 0).all(1).float().mean()) if not isinstance(m, _SATURATING)
+                           else float(0.0), "correlation": mean_abs_corr}
+        return stats
+
+    @staticmethod
+    def _keep(name: str, outputs: dict[str, torch.Tensor]):
+        def hook(_m: nn.Module, _inp: Any, out: torch.Tensor) -> None:
+            outputs[name] = out.detach()
+        return hook
+
+    # --- files and resume -------------------------------------------------------------------------------
+    def _write(self) -> None:
+        if self.run_dir is None:
+            return
+        from trainwell import rundir
+
+        rundir.write_monitors(self.run_dir, self.records, self.filters)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"records": self.records, "filters": dict(self.filters)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.records = list(state["records"])
+        self.filters = dict(state["filters"])
+        self._before = None  # a rollback may land between a step's two hooks
