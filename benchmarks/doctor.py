@@ -120,8 +120,10 @@ def main() -> None:
                     r["fixed"] = False
                     if r["command"].startswith("trainwell train"):
                         fix = shlex.split(r["command"])[2:] + FAST
-                        fix = [x for x in fix if not x.startswith("--name")]
-                        after = examine([x for x in fix], out, f"{name}-{seed}-fix")
+                        if "--name" in fix:  # examine names the run itself
+                            i = fix.index("--name")
+                            del fix[i:i + 2]
+                        after = examine(fix, out, f"{name}-{seed}-fix")
                         r["fix"] = {"codes": after["codes"], "acc": after["acc"]}
                         r["fixed"] = r["answer"] not in after["codes"] and after["acc"] > r["acc"]
                 print(json.dumps(r), flush=True)

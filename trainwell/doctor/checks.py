@@ -324,10 +324,14 @@ def depth(ctx: Context, steps: int = 20) -> list[Finding]:
             out, other = net(x), net(x.roll(1, 0) if len(x) > 1 else torch.randn_like(x))
         spread = float((out - other).abs().max() / (out.abs().max() + 1e-12))
         phases[phase] = {"activity": act, "grad_ratios": ratios, "output_change": spread}
-    dead, blind = _dead(ctx, phases), _ignores_input(ctx, phases)
-    if dead.status == "fail" and blind.status == "fail":  # a layer of dead units passes nothing on: a symptom
-        blind.status, blind.summary = "warn", blind.summary + ", because of the dead units"
-    return [dead, _saturated(ctx, phases), _gradient_flow(ctx, phases), blind]
+    dead, flow, blind = _dead(ctx, phases), _gradient_flow(ctx, phases), _ignores_input(ctx, phases)
+    # A layer of dead units, or a signal that fades through many saturating layers (a gradient that is
+    # tiny but not 0), also leaves the output blind to the input: there, blindness is the symptom.
+    fading = flow.check == "vanishing-gradients" and flow.status != "pass" and flow.evidence.get("worst_ratio", 0) > 0
+    if blind.status == "fail" and (dead.status == "fail" or fading):
+        blind.status = "warn"
+        blind.summary += ", because of the " + ("dead units" if dead.status == "fail" else "vanishing signal")
+    return [dead, _saturated(ctx, phases), flow, blind]
 
 
 def _dead(ctx: Context, phases: dict[str, Any]) -> Finding:
@@ -375,6 +379,7 @@ def _gradient_flow(ctx: Context, phases: dict[str, Any]) -> Finding:
             worst_phase, worst = p, ratio
     if worst_phase is None:
         return Finding("vanishing-gradients", "pass", "too few weight layers for gradients to vanish", ev)
+    ev["worst_ratio"] = worst
     if worst < 1e-3:
         return Finding("vanishing-gradients", "fail" if worst < 1e-5 else "warn",
                        f"the first layer's relative gradient is {worst:.1e} of the last layer's ({worst_phase})", ev,
