@@ -462,9 +462,10 @@ def overfit_subset(ctx: Context, steps: int = 300) -> Finding:
 
 def wider(cfg: Any, spec: dict[str, Any]) -> dict[str, Any]:
     """Config changes for a model with more capacity: 4x the hidden units of an MLP, 2x a conv net's width."""
-    model = spec.get("name") if isinstance(spec, dict) else None
-    if model == "mlp" or cfg.model == "mlp":
-        hidden = spec.get("hidden") or cfg.hidden or [256, 128]
+    spec = spec if isinstance(spec, dict) else {}
+    kwargs = spec.get("kwargs") or {}
+    if spec.get("name") == "mlp" or cfg.model == "mlp":
+        hidden = kwargs.get("hidden") or cfg.hidden or [256, 128]
         return {"hidden": [max(64, 4 * h) for h in hidden]}
-    width = spec.get("width") or cfg.width
+    width = kwargs.get("width") or cfg.width
     return {"width": 2 * width} if width else {"epochs": 2 * (cfg.epochs or 10)}

@@ -147,7 +147,7 @@ def _overfitting(c: _Ctx) -> Finding | None:
     rising = vl[-1] > 1.1 * min(vl) and best < len(vl) - 1
     if gap > max(0.03, 2 * te[-1]) and rising:
         changes: dict[str, Any] = {"dropout": 0.5}
-        if _is_image(c):
+        if _is_image(c) and (c.run.spec or {}).get("model", {}).get("name") != "mlp":  # a conv net on images
             # mirror images only where the run already trusted them (they are wrong for digits and text)
             changes["augment"] = OVERFITTING_PRESET if "flip" in c.cfg.augment else \
                 OVERFITTING_PRESET.replace("flip,", "")
