@@ -110,7 +110,9 @@ def data_duplicates(ctx: Context) -> Finding:
     ev = {"test_examples_also_in_train": shared, "test_examples": len(test),
           "train_inputs_with_two_labels": conflicts}
     share = shared / max(1, len(test))
-    if share > 0.01:
+    dims = int(np.prod(ctx.prep.splits.preprocess.shape))
+    # In a few coarse features (iris: 4 numbers with one decimal) identical rows are natural, not leakage.
+    if share > 0.01 and dims >= 16:
         return Finding("data-duplicates", "warn", f"{shared} of {len(test)} test examples ({share:.1%}) are also "
                        "in the training data: the test score flatters the model", ev,
                        "remove the duplicates from the test split (or from training) before trusting the test score")
@@ -449,7 +451,12 @@ def overfit_subset(ctx: Context, steps: int = 300) -> Finding:
                        "the optimiser settings, not the model, fail to fit: try adam, or pick the rate with the "
                        "learning-rate check", ctx.command(optimizer="adam", lr=1e-3))
     best = min(errors.values())
-    if best < 0.5 * (1 - 1 / ctx.classes):  # it learns, but cannot hold them all: too little capacity
+    narrowest = min((m.out_features for _, m in _weight_layers(ctx.prep.model)[:-1] if isinstance(m, nn.Linear)),
+                    default=None)
+    ev["narrowest_hidden_layer"] = narrowest
+    bottleneck = narrowest is not None and narrowest < ctx.classes
+    # it learns (well below chance), but cannot hold them all, or a layer narrower than the classes
+    if best < 0.8 * (1 - 1 / ctx.classes) or bottleneck:
         return Finding("underfitting", "fail", f"the model could not fit {n} training examples in {steps} steps (at best "
                        f"{best:.0%} error left) with {ev['params']:,} parameters: far too small", ev,
                        "a model that cannot memorise a few examples cannot fit the data set: make it larger",

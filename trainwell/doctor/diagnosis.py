@@ -145,7 +145,10 @@ def _overfitting(c: _Ctx) -> Finding | None:
     gap = min(ve) - te[-1]
     best = vl.index(min(vl))
     rising = vl[-1] > 1.1 * min(vl) and best < len(vl) - 1
-    if gap > max(0.03, 2 * te[-1]) and rising:
+    memorised = te[-1] < 0.005  # the training set is learned by heart: nothing left to learn from it
+    n_valid = ((c.run.summary or {}).get("sizes") or {}).get("valid") or 0
+    noise = 3 * math.sqrt(min(ve) * (1 - min(ve)) / n_valid) if n_valid else 0.0  # a small split's error is noisy
+    if gap > max(0.03, 2 * te[-1], noise) and (rising or memorised):
         changes: dict[str, Any] = {"dropout": 0.5}
         if _is_image(c) and (c.run.spec or {}).get("model", {}).get("name") != "mlp":  # a conv net on images
             # mirror images only where the run already trusted them (they are wrong for digits and text)
@@ -153,8 +156,10 @@ def _overfitting(c: _Ctx) -> Finding | None:
                 OVERFITTING_PRESET.replace("flip,", "")
         else:
             changes["weight_decay"] = max(c.cfg.weight_decay * 10, 5e-3)
+        trend = (f"validation loss rose {vl[-1] / min(vl) - 1:.0%} after epoch {best + 1}" if rising
+                 else "the training set is learned by heart")
         return Finding("overfitting", "warn", f"training error {te[-1]:.1%} vs best validation error {min(ve):.1%}; "
-                       f"validation loss rose {vl[-1] / min(vl) - 1:.0%} after epoch {best + 1}", c.evidence(),
+                       + trend, c.evidence(),
                        "regularise: dropout" + (", data augmentation" if "augment" in changes else ", weight decay")
                        + " (or more data); selection already keeps the best epoch", c.command(**changes))
     return None
