@@ -78,5 +78,5 @@ def test_resumed_run_has_the_same_monitor_records(tmp_path):
 
 
 def test_default_interval():
-    assert default_every(40) == 25 and default_every(844) == 211
+    assert default_every(40) == 50 and default_every(844) == 211
     assert isinstance(LayerMonitor(), Callback)

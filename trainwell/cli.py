@@ -70,7 +70,7 @@ TRAIN_FLAGS = [
      "state, cut the learning rate and go on, at most this many times; then stop with exit 3 (0 = stop at once)"),
     ("--monitor-every", "monitor_every", int, "layer monitors (weight/gradient norms, update ratios, hidden-unit "
      "statistics on a probe batch, first-layer filters) every N steps, into monitors.jsonl (auto: ~4 an epoch, "
-     "at least 25 steps apart; 0 = off)"),
+     "at least 50 steps apart; 0 = off)"),
     ("--seed", "seed", int, "random seed: same flags, same machine -> same history"),
     ("--device", "device", str, "{choices}"),
     ("--precision", "precision", str, "{choices} (auto: bf16 where the hardware has bf16 units)"),

@@ -27,7 +27,7 @@ from trainwell.callbacks.base import Callback
 
 PROBE = 256              # examples in the probe batch
 RECORDS_PER_EPOCH = 4    # the default interval: about this many records an epoch ...
-MIN_EVERY = 25           # ... but never more often than every this many steps
+MIN_EVERY = 50           # ... but never more often than every this many steps
 MAX_UNITS = 256          # units whose correlation is measured, per layer
 _ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.ReLU6, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.Hardtanh)
 _SATURATING = (nn.Tanh, nn.Sigmoid, nn.Hardtanh)
