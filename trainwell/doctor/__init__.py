@@ -2,7 +2,8 @@
 subset", "Check gradients", "Pick the learning rate on a subset", "Initialization"), each with evidence
 and a prescription; and `trainwell diagnose RUN`: the triage of a finished (or failed) run.
 
-    >>> report = trainwell.doctor(data="digits", model="mlp")        # doctest: +SKIP
+    >>> from trainwell.doctor import doctor                           # doctest: +SKIP
+    >>> report = doctor(data="digits", model="mlp")                   # doctest: +SKIP
     >>> report.verdict, [f.check for f in report.problems()]        # doctest: +SKIP
 """
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 from trainwell.doctor.findings import CODES, Finding, Report, train_command, verdict_of
 
-__all__ = ["CODES", "Finding", "Report", "diagnose", "doctor"]
+__all__ = ["CODES", "Finding", "Report", "diagnose", "doctor", "train_command"]
 
 
 def doctor(config: Any = None, *, base: list[str] | None = None, lr: bool = True, **options: Any) -> Report:
@@ -113,5 +114,3 @@ def diagnose(run_dir: str, failure: dict[str, Any] | None = None) -> Report:
 
     return diagnose_run(run_dir, failure)
 
-
-__all__ += ["train_command"]
