@@ -271,7 +271,10 @@ def _diagnose(args: argparse.Namespace) -> int:
     from trainwell.doctor import diagnose
 
     report = diagnose(args.run)
-    rundir.write_diagnosis(args.run, report.to_dict())
+    try:
+        rundir.write_diagnosis(args.run, report.to_dict())
+    except OSError as e:  # a read-only run directory still gets its diagnosis printed
+        print(f"trainwell: note: {args.run}/diagnosis.json not written ({e.strerror})", file=sys.stderr)
     print(report.to_json() if args.json else report.render())
     return 0
 

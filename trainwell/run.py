@@ -13,6 +13,7 @@ import dataclasses
 import os
 import platform
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -83,8 +84,12 @@ def _write_diagnosis(run_dir: str, quiet: bool, failure: dict[str, Any] | None =
     """diagnosis.json: the triage of the run (trainwell diagnose RUN prints the same)."""
     from trainwell.doctor import diagnose
 
-    report = diagnose(run_dir, failure=failure)
-    rundir.write_diagnosis(run_dir, report.to_dict())
+    try:
+        report = diagnose(run_dir, failure=failure)
+        rundir.write_diagnosis(run_dir, report.to_dict())
+    except (OSError, UserError) as e:  # the run itself is saved; say so rather than fail it here
+        print(f"trainwell: note: no diagnosis.json written ({e})", file=sys.stderr)
+        return
     if not quiet and report.problems():
         p = report.problems()[0]
         print(f"diagnosis: {report.verdict}: {p.summary}" + (f"\n  try: {p.command}" if p.command else ""), flush=True)

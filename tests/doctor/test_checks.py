@@ -122,3 +122,12 @@ def test_the_learning_rate_protocol_halves_from_large():
     assert lrs[0] == 0.05 * START and all(b == a / 2 for a, b in zip(lrs, lrs[1:]))
     assert all(t["diverged"] for t in r["tried"][:-1]) and not r["tried"][-1]["diverged"]
     assert r["largest_stable"] == lrs[-1]
+
+
+def test_bad_input_is_the_one_line_exit_2_of_train(tmp_path, capsys):
+    from trainwell.cli import main
+
+    assert main(["doctor", "--data", str(tmp_path / "missing.csv"), "--no-lr"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "missing.csv" in err
+    assert main(["doctor", "--data", "digits", "--recoveries", "-1"]) == 2

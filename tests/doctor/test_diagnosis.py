@@ -70,3 +70,14 @@ def test_cli_diagnose_json(tmp_path, capsys):
     assert main(["diagnose", run.dir, "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["verdict"] == "lr-too-low" and out["findings"][0]["command"].startswith("trainwell train --config")
+
+
+def test_a_run_without_a_finished_epoch_is_refused_in_one_line(tmp_path, capsys):
+    from trainwell import rundir
+    from trainwell.cli import main
+    from trainwell.config import Config
+
+    rundir.create(str(tmp_path / "fresh"), Config(data="digits"), {})
+    assert main(["diagnose", str(tmp_path / "fresh")]) == 2
+    assert "no epoch has finished yet" in capsys.readouterr().err
+    assert not (tmp_path / "fresh" / "diagnosis.json").exists()

@@ -29,9 +29,10 @@ PROBE = 256              # examples in the probe batch
 RECORDS_PER_EPOCH = 4    # the default interval: about this many records an epoch ...
 MIN_EVERY = 50           # ... but never more often than every this many steps
 MAX_UNITS = 256          # units whose correlation is measured, per layer
-_ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.ReLU6, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.Hardtanh)
-_SATURATING = (nn.Tanh, nn.Sigmoid, nn.Hardtanh)
-_WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+# the module kinds the monitors (and the doctor's depth checks) look at
+ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.ReLU6, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.Hardtanh)
+SATURATING = (nn.Tanh, nn.Sigmoid, nn.Hardtanh)
+WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 
 def default_every(steps_per_epoch: int) -> int:
@@ -50,8 +51,8 @@ class LayerMonitor(Callback):
     # --- hooks --------------------------------------------------------------------------------------------
     def on_fit_start(self, trainer: Any) -> None:
         self.every = self.every or default_every(trainer.state.steps_per_epoch)
-        self._layers = [(n, m) for n, m in trainer.model.named_modules() if isinstance(m, _WEIGHTED)]
-        self._acts = [(n, m) for n, m in trainer.model.named_modules() if isinstance(m, _ACTIVATIONS)]
+        self._layers = [(n, m) for n, m in trainer.model.named_modules() if isinstance(m, WEIGHTED)]
+        self._acts = [(n, m) for n, m in trainer.model.named_modules() if isinstance(m, ACTIVATIONS)]
         x = trainer.x_valid if len(trainer.y_valid) else trainer.x_train
         from trainwell.metrics import prepare_batch
 
@@ -112,7 +113,7 @@ class LayerMonitor(Callback):
                 continue
             a = outputs[name].float()
             units = a.transpose(0, 1).reshape(a.shape[1], -1) if a.ndim > 2 else a.t()  # units x samples
-            if isinstance(m, _SATURATING):
+            if isinstance(m, SATURATING):
                 lo = 0.01 if isinstance(m, nn.Sigmoid) else -0.99
                 off = (a <= lo) | (a >= 0.99)
             else:
@@ -127,7 +128,7 @@ class LayerMonitor(Callback):
                 k = corr.shape[0]
                 mean_abs_corr = float((corr.abs().sum() - k) / (k * (k - 1)))
             stats[name] = {"variance": float(var.mean()), "sparsity": float(off.float().mean()),
-                           "dead": float((units <= 0).all(1).float().mean()) if not isinstance(m, _SATURATING)
+                           "dead": float((units <= 0).all(1).float().mean()) if not isinstance(m, SATURATING)
                            else float(0.0), "correlation": mean_abs_corr}
         return stats
 

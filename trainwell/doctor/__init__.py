@@ -23,20 +23,12 @@ def doctor(config: Any = None, *, base: list[str] | None = None, lr: bool = True
     options as key=value). `lr=False` skips the learning-rate protocol (the slowest check).
     """
     from trainwell.doctor import checks
-    from trainwell.errors import UserError
     from trainwell.run import prepare
 
     if base is None:  # the options as key=value; a model or data passed as a Python object cannot be
         base = [f"{k}={v}" for k, v in options.items() if isinstance(v, (str, int, float, list))]  # repeated
     t0 = time.perf_counter()
-    try:
-        prep = prepare(config, **options)
-    except UserError as e:
-        if str(e).startswith(("config:", "model", "monitor", "--")):
-            raise  # a mistake in the options, not in the data: the one-line error of `trainwell train`
-        f = Finding("data-invalid", "fail", str(e), {},
-                    "fix the input as the message says; no other check can run before the data loads")
-        return Report("data-invalid", [f], {"seconds": round(time.perf_counter() - t0, 2)})
+    prep = prepare(config, **options)  # bad options or unreadable data: the one-line UserError of train (exit 2)
     ctx = checks.Context(prep, base)
     findings: list[Finding] = []
     steps: list[tuple[str, Any]] = [

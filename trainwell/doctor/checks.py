@@ -15,13 +15,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from trainwell.callbacks.layers import ACTIVATIONS, SATURATING, WEIGHTED
 from trainwell.data.splits import take
 from trainwell.doctor.findings import Finding, train_command
 
 SAMPLE = 256                # examples the forward checks look at
 DUPLICATE_SCAN = 200_000    # rows hashed per split, at most
-ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.ReLU6, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.Hardtanh)
-SATURATING = (nn.Tanh, nn.Sigmoid, nn.Hardtanh)
 
 
 @dataclass
@@ -155,7 +154,7 @@ def initial_loss(ctx: Context) -> Finding:
 
 def _weight_layers(net: nn.Module) -> list[tuple[str, nn.Module]]:
     return [(n, m) for n, m in net.named_modules()
-            if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)) and m.weight.requires_grad]
+            if isinstance(m, WEIGHTED) and m.weight.requires_grad]
 
 
 def symmetric_init(ctx: Context) -> Finding:

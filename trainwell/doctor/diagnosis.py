@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 from trainwell import rundir
+from trainwell.errors import UserError
 from trainwell.augment import OVERFITTING_PRESET
 from trainwell.doctor.findings import Finding, Report, train_command, verdict_of
 from trainwell.optim import DEFAULT_LR
@@ -23,6 +24,9 @@ def diagnose_run(run_dir: str, failure: dict[str, Any] | None = None) -> Report:
     h = [r for r in run.history]
     if failure is None and not run.finished:  # a failed run's reason, kept in its diagnosis
         failure = rundir.read_diagnosis(run_dir).get("failure")
+    if not h and failure is None:
+        raise UserError(f"{run_dir}: no epoch has finished yet, so there is nothing to diagnose; wait for one, "
+                        "or run trainwell doctor with the same options")
     classes = int(run.env.get("classes") or (run.spec or {}).get("model", {}).get("num_classes") or 10)
     base = ["--config", f"{run_dir.rstrip('/')}/config.yaml"]
     ctx = _Ctx(run, h, classes, base, failure)

@@ -38,7 +38,6 @@ CODES: dict[str, str] = {
     "data-values": "non-finite values, value ranges and normalisation of the inputs",
     "data-duplicates": "identical examples in the training and test splits, or one input with two labels",
     "data-classes": "classes in validation or test that training never sees",
-    "data-invalid": "the data could not be used at all",
 }
 STATUSES = ("pass", "warn", "fail")
 
@@ -94,7 +93,7 @@ class Report:
 
 # Root causes before their symptoms: a learning rate too high kills ReLUs, a model that ignores its input
 # has no gradient to pass back, a wrong backward makes any curve meaningless.
-PRIORITY = ["data-invalid", "data-classes", "gradient-check", "output-activation", "symmetric-init", "ignores-input",
+PRIORITY = ["data-classes", "gradient-check", "output-activation", "symmetric-init", "ignores-input",
             "diverged", "lr-too-high", "lr-too-low", "vanishing-gradients", "exploding-gradients", "dead-units",
             "saturated-units", "initial-loss", "underfitting", "overfit-subset", "chance-level", "collapsed",
             "oscillating", "overfitting", "still-improving", "data-balance", "data-duplicates", "data-values",
