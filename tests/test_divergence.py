@@ -50,13 +50,35 @@ def test_guard_fires_when_a_run_that_had_learned_is_back_at_chance_level():
 def test_the_cut_is_halving_then_quartering_while_the_same_state_fails():
     g = Guard(10, 32, max_recoveries=3)
     assert g.next_factor() == 0.5
-    g.recovered({"step": 0})
+    g.recovered({"step": 0, "lr_factor": 0.5})
     assert g.next_factor() == 0.25  # no calm state kept since: the same state failed again
     g.kept_calm_state()
     assert g.next_factor() == 0.5
-    g.recovered({"step": 5})
-    g.recovered({"step": 5})
+    g.recovered({"step": 5, "lr_factor": 0.5})
+    g.recovered({"step": 5, "lr_factor": 0.25})
     assert g.next_factor() is None  # three spent
+
+
+def test_a_rate_that_climbed_past_the_losss_low_is_cut_back_to_the_low():
+    """Warm-up: the loss stopped improving at lr 0.2 while the rate went on to 1.0, then exploded."""
+    g = Guard(10, 128, max_recoveries=3)
+    for t in range(100):  # improving while the rate rises to 0.2
+        g.observe(2.3 - 1.8 * t / 100, lr=0.002 * (t + 1))
+    why = None
+    for t in range(100):  # worse and worse as it rises on to 1.0
+        why = why or g.observe(0.5 + 0.05 * t, lr=0.2 + 0.008 * (t + 1))
+    low = g.low_lr
+    assert why and 0.2 <= low < 0.25 and abs(g.next_factor() - low / g.lr) < 1e-12 and g.next_factor() < 0.5
+    g.recovered({"step": 0, "lr_factor": 0.25})
+    assert abs(g.low_lr - low / 4) < 1e-12  # in the units of the scaled schedule
+    flat = Guard(10, 128, max_recoveries=3)  # a constant rate: no evidence beyond "too high", so halve
+    for t in range(50):
+        flat.observe(1.0, lr=0.5)
+    assert flat.next_factor() == 0.5
+    deep = Guard(10, 128, max_recoveries=3)  # never more than 16x at once
+    deep.observe(1.0, lr=0.001)
+    deep.observe(1.5, lr=1.0)
+    assert deep.next_factor() == 1 / 16
 
 
 def _digits(tmp_path, **kw):

@@ -45,10 +45,13 @@ TRAIN_FLAGS = [
     ("--dropout", "dropout", float, "dropout probability (default: the model's, 0 for mlp and convnet)"),
     ("--preact", "preact", str, "resnet: pre-activation blocks: true | false"),
     ("--zero-init-residual", "zero_init_residual", str, "resnet: start each block as the identity: true | false"),
+    ("--outputs", "outputs", str, "what the model returns: logits (raw scores) | probabilities (it ends in a "
+     "softmax; trainwell takes their log, like Keras' from_logits=False)"),
     ("--init", "init", str, "{choices} (auto: the model's own design, glorot for mlp and convnet; "
      "a model of your own keeps its weights)"),
     ("--optimizer", "optimizer", str, "{choices}"),
-    ("--lr", "lr", float, "learning rate (default per optimizer: {lr_defaults})"),
+    ("--lr", "lr", str, "peak learning rate, or auto: the course's protocol picks it on a subset (start large, "
+     "halve until the loss no longer diverges; half of that) (default per optimizer: {lr_defaults})"),
     ("--momentum", "momentum", float, "momentum beta"),
     ("--weight-decay", "weight_decay", float, "L2 weight decay (decoupled for adamw)"),
     ("--schedule", "schedule", str, "{choices}"),

@@ -48,11 +48,13 @@ class Config:
     preact: bool = False               # resnet: pre-activation blocks
     zero_init_residual: bool = False   # resnet: each block's last batch-norm scale starts at 0
     remove: list[str] | None = None    # layers to take out of the model (an ablation), e.g. conv3,fc7
+    outputs: str = "logits"            # what the model returns: logits, or probabilities (it ends in a softmax)
     init: str = "auto"                 # auto: each trainwell model's own design; your nn.Module is left as given
     augment: str = "auto"              # training-batch augmentation, e.g. "flip,translate=2", or none; see auto.py
     # optimisation
     optimizer: str = "momentum"
-    lr: float | None = None            # None (auto): the optimizer's default (optim.DEFAULT_LR), see auto.py
+    lr: float | str | None = None      # None: the optimizer's default (optim.DEFAULT_LR), see auto.py; "auto": the
+    #                                    course's protocol on a subset picks it (doctor/lr.py), run.prepare
     momentum: float = 0.9
     weight_decay: float = 5e-4
     schedule: str = "onecycle"
@@ -79,7 +81,10 @@ class Config:
         validate(self)
 
     def resolved_lr(self) -> float:
-        return self.lr if self.lr is not None else optim.DEFAULT_LR[self.optimizer]
+        """The peak rate; "auto" is resolved by run.prepare before anything trains, so it is never seen here."""
+        if self.lr == "auto":
+            raise ValueError("lr=auto is resolved by trainwell.run.prepare (the learning-rate protocol)")
+        return float(self.lr) if self.lr is not None else optim.DEFAULT_LR[self.optimizer]
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -101,6 +106,8 @@ def _hint(key: str) -> str:
 def _coerce(name: str, value: Any, hint: Any) -> Any:
     """Turn strings from the CLI or overrides into the field's type; raise ValueError if impossible."""
     text = str(hint)
+    if name == "lr" and isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"  # the learning-rate protocol (unlike other fields, where auto means the default)
     if value is None:
         if "None" in text:
             return None
@@ -129,7 +136,10 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
     if "float" in text:
         if isinstance(value, bool):
             raise ValueError("expected a number")
-        return float(value)
+        try:
+            return float(value)
+        except ValueError:
+            raise ValueError("expected a number" + (" or auto" if name == "lr" else "")) from None
     return str(value)
 
 
@@ -164,6 +174,7 @@ def validate(cfg: Config) -> None:
     _choice(problems, "optimizer", cfg.optimizer, tuple(optim.OPTIMIZERS))
     _choice(problems, "schedule", cfg.schedule, tuple(optim.SCHEDULES))
     _choice(problems, "init", cfg.init, models.INITS)
+    _choice(problems, "outputs", cfg.outputs, ("logits", "probabilities"))
     _choice(problems, "activation", cfg.activation, tuple(models.ACTIVATIONS))
     _choice(problems, "device", cfg.device, DEVICES)
     _choice(problems, "precision", cfg.precision, PRECISIONS)
@@ -177,7 +188,7 @@ def validate(cfg: Config) -> None:
             augment.parse(cfg.augment)
     except ValueError as e:
         problems.append(f"augment: {e}")
-    if cfg.lr is not None and not cfg.lr > 0:
+    if cfg.lr is not None and cfg.lr != "auto" and not cfg.lr > 0:
         problems.append(f"lr: {cfg.lr} must be > 0 (e.g. 0.05 for momentum, 0.001 for adam)")
     for name, lo, hi in (("valid_fraction", 0.0, 0.9), ("test_fraction", 0.0, 0.9), ("dropout", 0.0, 0.95),
                          ("momentum", 0.0, 0.9999), ("warmup", 0.0, 0.9), ("final_lr_fraction", 0.0, 1.0),

@@ -15,6 +15,10 @@ far below those margins; a real explosion crosses them within a step or two.
 The trainer then rolls back to the last *calm* state (weights, optimizer, schedule, RNG, metrics, all of
 it), multiplies the learning rate by a factor and goes on; the guard's counters, carried across the
 rollback, decide the factor (halve; quarter when the same state diverges again) and when to give up.
+Where the evidence says more, it cuts more: when the rate rose after the smoothed loss set its last low
+(a warm-up, or a schedule that climbs), the loss stopped improving at the rate of that low, so the cut
+goes down to it (at most 16x at once). A run started 10x too high under onecycle falls back near the
+right rate in one recovery instead of creeping down by halves (benchmarks/recovery.py).
 Calm (a state worth rolling back to, and the only kind written as a checkpoint): the smoothed loss within
 a quarter of ln(C) of its minimum.
 """
@@ -26,6 +30,7 @@ from typing import Any
 WINDOW_EXAMPLES = 256   # the loss is smoothed over about this many training examples
 CALM_MARGIN = 0.25      # of ln(C): above its minimum by less than this, the state is worth keeping
 FACTOR = 0.5            # the learning rate's cut per recovery; squared again while the same state fails
+MAX_CUT = 1 / 16        # the deepest cut one recovery makes on the evidence of the rate at the loss's low
 
 
 class Guard:
@@ -37,16 +42,20 @@ class Guard:
         self.max_recoveries = max_recoveries
         self.ema: float | None = None
         self.low: float | None = None
+        self.low_lr: float | None = None   # the learning rate when the smoothed loss set its low
+        self.lr: float | None = None       # the learning rate of the last step observed
         self.recoveries = 0
         self.failures_since_calm = 0   # divergences since the last calm state was kept
         self.events: list[dict[str, Any]] = []  # every recovery of the run, in order
 
-    def observe(self, loss: float) -> str | None:
-        """Take one step's loss; return why the run has diverged, or None."""
+    def observe(self, loss: float, lr: float | None = None) -> str | None:
+        """Take one step's loss (and the learning rate it was taken at); return why the run has diverged, or None."""
+        self.lr = lr
         if not math.isfinite(loss):
             return "non-finite loss"
         self.ema = loss if self.ema is None else self.beta * self.ema + (1 - self.beta) * loss
-        self.low = self.ema if self.low is None else min(self.low, self.ema)
+        if self.low is None or self.ema <= self.low:
+            self.low, self.low_lr = self.ema, lr
         if self.ema > self.low + self.chance:
             return (f"exploding loss: smoothed training loss {self.ema:.3g}, up from {self.low:.3g} "
                     f"by more than ln({round(math.exp(self.chance))}) = {self.chance:.3g}")
@@ -66,9 +75,15 @@ class Guard:
         """The learning-rate factor for the next recovery, or None when the recoveries are spent."""
         if self.recoveries >= self.max_recoveries:
             return None
-        return FACTOR ** (1 + self.failures_since_calm)
+        factor = FACTOR ** (1 + self.failures_since_calm)
+        if self.low_lr and self.lr and self.low_lr < self.lr:  # the loss stopped improving at a lower rate
+            factor = min(factor, max(MAX_CUT, self.low_lr / self.lr))
+        return factor
 
     def recovered(self, event: dict[str, Any]) -> None:
+        """After the rollback (the loss statistics are the kept state's again) and the cut."""
+        if self.low_lr is not None:  # rates from here on are scaled: the low's rate in the same units
+            self.low_lr *= event["lr_factor"]
         self.recoveries += 1
         self.failures_since_calm += 1
         self.events.append(event)
@@ -86,10 +101,10 @@ class Guard:
         self.recoveries, self.failures_since_calm, self.events = counters[0], counters[1], list(counters[2])
 
     def state_dict(self) -> dict[str, Any]:
-        return {"ema": self.ema, "low": self.low, "recoveries": self.recoveries,
+        return {"ema": self.ema, "low": self.low, "low_lr": self.low_lr, "recoveries": self.recoveries,
                 "failures_since_calm": self.failures_since_calm, "events": list(self.events)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.ema, self.low = state["ema"], state["low"]
+        self.ema, self.low, self.low_lr = state["ema"], state["low"], state.get("low_lr")
         self.recoveries, self.failures_since_calm = state["recoveries"], state["failures_since_calm"]
         self.events = list(state["events"])

@@ -36,6 +36,7 @@ def evaluate(model: nn.Module, x: Any, y: torch.Tensor, precision: Precision, pr
     dev = precision.device
     loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
     counts = torch.zeros(6, dtype=torch.long, device=dev)
+    predicted = labelled = None  # per-class counts of predictions and of labels
     num_classes = None
     for i in range(0, len(y), batch_size):
         xb = prepare_batch(x[i:i + batch_size], precision, preprocess)
@@ -46,13 +47,25 @@ def evaluate(model: nn.Module, x: Any, y: torch.Tensor, precision: Precision, pr
         num_classes = logits.shape[1]
         loss_sum += F.cross_entropy(logits, yb, reduction="sum").double()
         counts += rank_counts(logits, yb)
+        p, t = (torch.bincount(v, minlength=num_classes)[:num_classes] for v in (logits.argmax(1), yb))
+        predicted, labelled = (p, t) if predicted is None else (predicted + p, labelled + t)
     model.train(was_training)
     n = len(y)
     c = counts.tolist()
     out = {"loss": loss_sum.item() / n, "error": 1 - c[0] / n}
     if num_classes is not None and num_classes > 5:
         out["top5_error"] = 1 - sum(c[:5]) / n
+    if predicted is not None:  # the course's "parameters collapse": predictions fall into a few classes
+        out["pred_classes"] = round(effective_classes(predicted), 3)
+        out["label_classes"] = round(effective_classes(labelled), 3)
     return out
+
+
+def effective_classes(counts: torch.Tensor) -> float:
+    """exp(entropy) of a class histogram: C when spread evenly over C classes, 1 when all in one."""
+    p = counts.double() / counts.sum().clamp(min=1)
+    p = p[p > 0]
+    return float(torch.exp(-(p * p.log()).sum()))
 
 
 @torch.no_grad()

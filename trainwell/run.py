@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from trainwell import auto, rundir
+from trainwell import auto, optim, rundir
 from trainwell.callbacks.base import Callback
 from trainwell.callbacks.early_stopping import EarlyStopping
 from trainwell.callbacks.layers import LayerMonitor
@@ -32,7 +32,7 @@ from trainwell.data.sources import Source, check_source, load_source
 from trainwell.data.splits import Splits, make_splits
 from trainwell.errors import TrainingFailed, UserError
 from trainwell.metrics import evaluate
-from trainwell.models import build_model, initialise, model_spec
+from trainwell.models import build_model, initialise, model_spec, with_outputs
 from trainwell.precision import Precision, choose
 from trainwell.rundir import Run
 from trainwell.trainer import Trainer
@@ -53,6 +53,7 @@ class Prepared:
     spec: dict[str, Any]
     precision: Precision
     choices: dict[str, str]      # what `auto` resolved to, and why
+    lr_range: dict[str, Any] | None = None  # lr=auto: the protocol's evidence (doctor/lr.py)
 
 
 def train(config: Config | dict | None = None, *, model: str | nn.Module | None = None, data: Any = None,
@@ -134,10 +135,19 @@ def prepare(config: Config | dict | None = None, *, model: str | nn.Module | Non
     else:
         spec = {"name": "custom", "class": type(user_model).__name__, "input_shape": splits.preprocess.shape,
                 "num_classes": splits.num_classes}
-        net = user_model
+        net = with_outputs(user_model, cfg.outputs)
+        if cfg.outputs != "logits":
+            spec["outputs"] = cfg.outputs
     net = initialise(net, cfg.init)
     _check_forward(net, splits, spec)
     precision = choose(cfg.device, cfg.precision, any(isinstance(m, nn.Conv2d) for m in net.modules()))
+    lr_found = None
+    if cfg.lr == "auto":  # the course's protocol on a subset, on copies of the model; config.yaml keeps the pick
+        from trainwell.doctor.lr import describe, lr_range
+
+        lr_found = lr_range(Prepared(run_dir, resuming, cfg, splits, net, spec, precision, choices))
+        cfg = dataclasses.replace(cfg, lr=lr_found["recommended"] or optim.DEFAULT_LR[cfg.optimizer])
+        choices["lr"] = describe(lr_found) + ("" if lr_found["recommended"] else f"; using the default {cfg.lr:g}")
     if cfg.time_budget and not epochs_given and not resuming:
         from trainwell.capacity import epochs_within
 
@@ -145,7 +155,7 @@ def prepare(config: Config | dict | None = None, *, model: str | nn.Module | Non
         cfg = dataclasses.replace(cfg, epochs=epochs)
         choices["epochs"] = (f"{epochs}: what fits the {cfg.time_budget:g} s time budget at ~{epoch_s:.1f} s per "
                              "epoch (training + validation, measured over a few steps on this device)")
-    prep = Prepared(run_dir, resuming, cfg, splits, net, spec, precision, choices)
+    prep = Prepared(run_dir, resuming, cfg, splits, net, spec, precision, choices, lr_found)
     Trainer.check(prep.config, prep.splits)  # the monitor names a metric this run will really record
     return prep
 

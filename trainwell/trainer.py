@@ -319,10 +319,11 @@ class Trainer:
         pending, self._unchecked = self._unchecked, []
         flat = [t.float() for pair in pending for t in pair if t is not None]
         values = iter([flat[0].item()] if len(flat) == 1 else torch.stack(flat).tolist())
+        lr = self.optimizer.param_groups[0]["lr"]  # of the last of these steps (8 at most on CUDA, 1 on a CPU)
         for _, grad_sum in pending:
             loss = next(values)
             grads_ok = grad_sum is None or math.isfinite(next(values))
-            why = self.guard.observe(loss) if grads_ok else "non-finite gradient norm"
+            why = self.guard.observe(loss, lr) if grads_ok else "non-finite gradient norm"
             if why:
                 raise _Diverged(why)
 

@@ -131,3 +131,44 @@ def test_bad_input_is_the_one_line_exit_2_of_train(tmp_path, capsys):
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "missing.csv" in err
     assert main(["doctor", "--data", "digits", "--recoveries", "-1"]) == 2
+
+
+def test_softmax_inside_can_be_declared_and_then_trains_like_logits(tmp_path):
+    """outputs=probabilities (Keras' from_logits=False): the doctor's prescription for a softmax model."""
+    import trainwell
+
+    def softmax_mlp():
+        torch.manual_seed(0)
+        return _mlp(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10), nn.Softmax(dim=1))
+
+    r = _doctor(softmax_mlp())
+    f = next(f for f in r.findings if f.check == "output-activation")
+    assert f.status == "fail" and f.command.endswith("outputs=probabilities")
+    assert "output-activation" not in _codes(_doctor(softmax_mlp(), outputs="probabilities"))
+    # declared but untrue: the model returns raw scores
+    r = _doctor(_mlp(nn.Linear(64, 10)), outputs="probabilities")
+    assert "output-activation" in _codes(r, ("fail",)) and "outputs=logits" in next(
+        f for f in r.findings if f.check == "output-activation").command
+    opts = dict(data="digits", precision="fp32", device="cpu", quiet=True, out=str(tmp_path), epochs=8)
+    squashed = trainwell.train(model=softmax_mlp(), name="squashed", **opts)
+    declared = trainwell.train(model=softmax_mlp(), name="declared", outputs="probabilities", **opts)
+    assert declared.test_accuracy > squashed.test_accuracy + 0.02 and declared.test_accuracy > 0.93
+
+
+def test_lr_auto_trains_at_the_protocols_pick_and_keeps_it(tmp_path):
+    import yaml
+
+    import trainwell
+    from trainwell.doctor.lr import RECOMMEND
+    from trainwell.run import prepare
+
+    opts = dict(data="digits", model="mlp", precision="fp32", device="cpu")
+    prep = prepare(lr="auto", **opts)
+    edge = prep.lr_range["largest_stable"]
+    assert prep.config.lr == edge * RECOMMEND and "largest momentum rate" in prep.choices["lr"]
+    run = trainwell.train(lr="auto", epochs=2, quiet=True, out=str(tmp_path), name="a", **opts)
+    saved = yaml.safe_load(open(tmp_path / "a" / "config.yaml"))
+    assert saved["lr"] == prep.config.lr and "lr" in run.env["auto"]
+    # the protocol leaves the global random state alone: same history as a run given the rate by hand
+    by_hand = trainwell.train(lr=prep.config.lr, epochs=2, quiet=True, out=str(tmp_path), name="b", **opts)
+    assert [r["train_loss"] for r in run.history] == [r["train_loss"] for r in by_hand.history]

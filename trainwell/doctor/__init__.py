@@ -59,7 +59,7 @@ def doctor(config: Any = None, *, base: list[str] | None = None, lr: bool = True
 def _lr_finding(ctx: Any) -> Finding:
     from trainwell.doctor.lr import lr_range
 
-    r = lr_range(ctx.prep)
+    r = ctx.prep.lr_range or lr_range(ctx.prep)  # lr=auto: prepare ran the protocol already
     cfg = ctx.prep.config
     current = cfg.resolved_lr()
     ev = {**r, "current": current}

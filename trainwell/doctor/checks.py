@@ -175,18 +175,33 @@ def symmetric_init(ctx: Context) -> Finding:
 
 
 def output_activation(ctx: Context) -> Finding:
+    from trainwell.models.outputs import ProbabilitiesToLogits
+
     net = ctx.model_copy().eval()
+    declared = isinstance(net, ProbabilitiesToLogits)  # outputs=probabilities: look at the user's own outputs
     x, _ = ctx.batch()
     with torch.no_grad():
-        out = net(x)
+        out = net.model(x) if declared else net(x)
     ev = {"min": round(float(out.min()), 4), "max": round(float(out.max()), 4),
           "row_sum_mean": round(float(out.sum(1).mean()), 4)}
+    softmax = bool(torch.allclose(out.sum(1), torch.ones(len(out)), atol=1e-3))
+    if declared:
+        if float(out.min()) >= 0 and softmax:
+            return Finding("output-activation", "pass", "the model returns probabilities, as outputs=probabilities "
+                           "says; trainwell trains on their logarithms", ev)
+        return Finding("output-activation", "fail", "outputs=probabilities, but the model's outputs are not "
+                       "probabilities (each row >= 0 and summing to 1)", ev,
+                       "drop outputs=probabilities: the model returns raw scores", ctx.command(outputs="logits"))
     if float(out.max() - out.min()) < 1e-6:
         return Finding("output-activation", "pass", "every output is the same number: nothing to tell from it", ev)
     if float(out.min()) >= 0 and float(out.max()) <= 1:
-        softmax = bool(torch.allclose(out.sum(1), torch.ones(len(out)), atol=1e-3))
         what = "softmax" if softmax else "a sigmoid"
-        return Finding("output-activation", "fail", f"the outputs are probabilities ({what} inside the model); "
+        if softmax:  # trainwell can take the model as it is
+            return Finding("output-activation", "fail", "the outputs are probabilities (softmax inside the model); "
+                           "the loss applies its own softmax on top, so training is squashed", ev,
+                           "remove the final softmax from the model (return raw scores), or keep the model and "
+                           "tell trainwell it returns probabilities", ctx.command(outputs="probabilities"))
+        return Finding("output-activation", "fail", f"the outputs are in [0, 1] ({what} inside the model?); "
                        "the loss applies its own softmax, so training is squashed", ev,
                        f"remove the final {what} from the model: return raw scores (logits)")
     if float(out.min()) >= 0:

@@ -31,11 +31,10 @@ def diagnose_run(run_dir: str, failure: dict[str, Any] | None = None) -> Report:
     base = ["--config", f"{run_dir.rstrip('/')}/config.yaml"]
     ctx = _Ctx(run, h, classes, base, failure)
     findings: list[Finding] = []
-    for rule in (_diverged, _recovered, _chance, _oscillating, _overfitting, _underfitting, _lr_too_low,
-                 _still_improving):
+    for rule in (_diverged, _recovered, _chance, _collapsed, _oscillating, _overfitting, _underfitting, _lr_too_low,
+                 _still_improving, _structure):
         f = rule(ctx)
-        if f is not None:
-            findings.append(f)
+        findings += f if isinstance(f, list) else [f] if f is not None else []
     if not findings:
         findings.append(Finding("healthy", "pass", _healthy_summary(ctx), ctx.evidence()))
     meta = {"run": run_dir, "epochs": len(h), "finished": run.finished, **({"failure": failure} if failure else {})}
@@ -81,11 +80,15 @@ def _round(v: Any) -> Any:
 def _diverged(c: _Ctx) -> Finding | None:
     if c.failure is None:
         return None
-    lr = min([e["peak_lr"] for e in c.events if "peak_lr" in e], default=c.lr) / 10
     tried = f" and {len(c.events)} recoveries at lower rates did not save it" if c.events else ""
+    if c.events or "lr" in c.run.env.get("auto", {}):  # the rates that failed are known: go 10x below them
+        lr: Any = min([e["peak_lr"] for e in c.events if "peak_lr" in e], default=c.lr) / 10
+        why = "start at a learning rate 10x lower than the last one tried"
+    else:  # one rate failed at once: let the course's protocol find the largest that does not
+        lr = "auto"
+        why = "let trainwell pick the rate on a subset (start large, halve until the loss no longer diverges)"
     return Finding("diverged", "fail", f"training failed: {c.failure['reason'].split(';')[0]}{tried}",
-                   c.evidence(reason=c.failure["reason"]), "start at a learning rate 10x lower than the last one tried",
-                   c.command(lr=lr))
+                   c.evidence(reason=c.failure["reason"]), why, c.command(lr=lr))
 
 
 def _recovered(c: _Ctx) -> Finding | None:
@@ -128,6 +131,26 @@ def _chance(c: _Ctx) -> Finding | None:
                    "trainwell doctor " + " ".join(c.base))
 
 
+def _collapsed(c: _Ctx) -> Finding | None:
+    """The course's "parameters collapse / loss is minimized but accuracy is low": the loss is below chance,
+    yet the selected model's predictions fall into far fewer classes than the labels spread over."""
+    best = (c.run.summary or {}).get("best_epoch") or (c.h[-1]["epoch"] if c.h else None)
+    r = next((r for r in c.h if r.get("epoch") == best), c.h[-1] if c.h else {})
+    pc, lc, loss = r.get("valid_pred_classes"), r.get("valid_label_classes"), r.get("valid_loss")
+    if pc is None or lc is None or loss is None or lc < 1.5 or pc >= 0.6 * lc or loss >= 0.9 * c.chance:
+        return None
+    imbalanced = lc < 0.7 * c.classes
+    ev = c.evidence(pred_classes=pc, label_classes=lc, epoch=best)
+    why = (f"the labels are imbalanced (spread like {lc:.1f} of {c.classes} equal classes) and the model learned "
+           "to predict the frequent ones: weight the loss by class or resample the rare ones, and check the "
+           "features carry the classes") if imbalanced else \
+          ("check the loss function: is it right for the task, has it a degenerate solution? "
+           "a lower learning rate keeps units from dying into a constant output")
+    return Finding("collapsed", "fail", f"the loss fell to {loss:.3g} (chance: {c.chance:.3g}) but the predictions "
+                   f"spread over {pc:.1f} classes where the labels spread over {lc:.1f} (validation error "
+                   f"{r.get('valid_error', 0):.1%})", ev, why, "" if imbalanced else c.command(lr=c.lr / 10))
+
+
 def _oscillating(c: _Ctx) -> Finding | None:
     loss = c.col("train_loss")
     if len(loss) < 4:
@@ -153,25 +176,37 @@ def _overfitting(c: _Ctx) -> Finding | None:
     n_valid = ((c.run.summary or {}).get("sizes") or {}).get("valid") or 0
     noise = 3 * math.sqrt(min(ve) * (1 - min(ve)) / n_valid) if n_valid else 0.0  # a small split's error is noisy
     if gap > max(0.03, 2 * te[-1], noise) and (rising or memorised):
-        changes: dict[str, Any] = {"dropout": 0.5}
-        if _is_image(c) and (c.run.spec or {}).get("model", {}).get("name") != "mlp":  # a conv net on images
-            # mirror images only where the run already trusted them (they are wrong for digits and text)
-            changes["augment"] = OVERFITTING_PRESET if "flip" in c.cfg.augment else \
-                OVERFITTING_PRESET.replace("flip,", "")
+        changes: dict[str, Any] = {}
+        if _is_image(c):  # more (distorted) data is the course's first cure, whatever the model
+            changes["augment"] = _augment_for(c)
         else:
-            changes["weight_decay"] = max(c.cfg.weight_decay * 10, 5e-3)
+            changes.update(dropout=0.5, weight_decay=max(c.cfg.weight_decay * 10, 5e-3))
         trend = (f"validation loss rose {vl[-1] / min(vl) - 1:.0%} after epoch {best + 1}" if rising
                  else "the training set is learned by heart")
         return Finding("overfitting", "warn", f"training error {te[-1]:.1%} vs best validation error {min(ve):.1%}; "
                        + trend, c.evidence(),
-                       "regularise: dropout" + (", data augmentation" if "augment" in changes else ", weight decay")
-                       + " (or more data); selection already keeps the best epoch", c.command(**changes))
+                       ("more data: augment the training images" if "augment" in changes else
+                        "regularise: dropout, weight decay") + " (or collect more data); selection already keeps "
+                       "the best epoch", c.command(**changes))
     return None
 
 
 def _is_image(c: _Ctx) -> bool:
-    shape = (c.run.spec or {}).get("model", {}).get("input_shape") or c.run.env.get("input_shape") or []
-    return len(shape) == 3
+    return len(_shape(c)) == 3
+
+
+def _shape(c: _Ctx) -> list[int]:
+    return (c.run.spec or {}).get("model", {}).get("input_shape") or c.run.env.get("input_shape") or []
+
+
+def _augment_for(c: _Ctx) -> str:
+    """augment.OVERFITTING_PRESET, fitted to the run: mirror images only where the run already trusted them
+    (a mirrored digit or letter is another class), and shifts only on images of 16+ pixels a side (on 8x8
+    digits a one-pixel shift cost 3-4 points of accuracy, where small rotations and zooms gained 1-2)."""
+    ops = [op for op in OVERFITTING_PRESET.split(",")
+           if not (op.startswith("flip") and "flip" not in c.cfg.augment)
+           and not (op.startswith("translate") and min(_shape(c)[1:]) < 16)]
+    return ",".join(ops)
 
 
 def _underfitting(c: _Ctx) -> Finding | None:
@@ -220,6 +255,73 @@ def _still_improving(c: _Ctx) -> Finding | None:
                        "epochs and was still falling when training stopped", c.evidence(),
                        "train longer", c.command(epochs=2 * len(vl)))
     return None
+
+
+# Structural findings from the layer monitors count only for a run that is not fitting its training data:
+# a few dead units or a small first-layer gradient in a run that learns are not a problem (the published
+# tools' false alarms come from reporting them regardless).
+POOR_TRAIN_ERROR = 0.15
+
+
+def _structure(c: _Ctx) -> list[Finding]:
+    """Dead units and gradients that vanish or explode through depth, read from monitors.jsonl (the last
+    third of its records), when training error stays high."""
+    te = c.col("train_error")
+    if not te or te[-1] < POOR_TRAIN_ERROR:
+        return []
+    recs = rundir.read_monitors(c.run.dir)
+    recent = recs[-max(1, len(recs) // 3):]
+    if not recent:
+        return []
+    out = []
+    dead = {name: _median([r["units"][name]["dead"] for r in recent if name in r.get("units", {})])
+            for name in recent[-1].get("units", {})}
+    if dead:
+        layer, share = max(dead.items(), key=lambda kv: kv[1])
+        if share >= 0.5:
+            out.append(Finding("dead-units", "fail" if share >= 0.9 else "warn",
+                               f"{share:.0%} of the units after layer {layer} output 0 for every probe example, and the "
+                               f"training error stays at {te[-1]:.1%}", c.evidence(dead=_rounded(dead)),
+                               "dead ReLUs: a learning rate too high (units die in training) or a bad initialisation; "
+                               "lower the rate, use He (kaiming) init with zero biases, or batch norm",
+                               c.command(init="kaiming") if _dead_from_start(recs, layer) else
+                               c.command(lr=c.lr / 10, init="kaiming")))
+    ratios = []
+    for r in recent:  # the first weight layer's relative gradient over the last one's
+        layers = [v for v in r.get("layers", {}).values() if v.get("weight_norm")]
+        if len(layers) >= 3 and layers[-1]["grad_norm"] > 0:
+            first, last = (v["grad_norm"] / v["weight_norm"] for v in (layers[0], layers[-1]))
+            ratios.append(first / last)
+    if ratios:
+        ratio = _median(ratios)
+        ev = c.evidence(first_over_last_relative_gradient=float(f"{ratio:.3g}"))
+        if ratio < 1e-3:
+            out.append(Finding("vanishing-gradients", "fail" if ratio < 1e-5 else "warn",
+                               f"the first layer's relative gradient is {ratio:.1e} of the last layer's, and the "
+                               f"training error stays at {te[-1]:.1%}", ev,
+                               "gradients vanish through depth: ReLU instead of sigmoid/tanh, batch norm, residual "
+                               "connections, or fewer layers", c.command(activation="relu", init="kaiming")))
+        elif ratio > 1e3:
+            out.append(Finding("exploding-gradients", "warn",
+                               f"the first layer's relative gradient is {ratio:.1e} times the last layer's, and the "
+                               f"training error stays at {te[-1]:.1%}", ev,
+                               "gradients explode through depth: a lower rate, batch norm, or a smaller initialisation",
+                               c.command(lr=c.lr / 10, init="glorot")))
+    return out
+
+
+def _dead_from_start(recs: list[dict[str, Any]], layer: str) -> bool:
+    """Dead at the first record (the first step): the initialisation killed them, not the learning rate."""
+    return recs[0].get("units", {}).get(layer, {}).get("dead", 0.0) >= 0.5
+
+
+def _median(v: list[float]) -> float:
+    v = sorted(v)
+    return v[len(v) // 2] if v else 0.0
+
+
+def _rounded(d: dict[str, float]) -> dict[str, float]:
+    return {k: round(v, 3) for k, v in d.items()}
 
 
 def _healthy_summary(c: _Ctx) -> str:

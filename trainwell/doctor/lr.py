@@ -23,11 +23,23 @@ TRIES = 12          # halvings at most (64x down to 1/32 of the default)
 STEPS = 60          # steps per rate, at least ...
 EXAMPLES = 1024     # ... enough to see this many examples (batch size 1: 1,024 steps)
 SUBSET = 4096       # training examples the protocol draws its batches from
-RECOMMEND = 1 / 4   # of the largest stable rate: measured on Fashion-MNIST against a grid (benchmarks/doctor.py)
+# The recommended peak rate, as a share of the largest stable one. benchmarks/lr_protocol.py, 4 epochs of
+# Fashion-MNIST: the grid's best was 1x the edge for the default conv net (momentum, batch norm, onecycle
+# warm-up) and 1/4 of it for an MLP with adam; 1/2 is within 2x of both (RESULTS.md).
+RECOMMEND = 1 / 2
 
 
 def lr_range(prep: Any, steps: int | None = None) -> dict[str, Any]:
-    """{"largest_stable": lr, "recommended": lr, "tried": [{lr, first_loss, last_loss, diverged, why}]}."""
+    """{"largest_stable": lr, "recommended": lr, "tried": [{lr, first_loss, last_loss, diverged, why}]}.
+
+    `prep`: a run.Prepared (its config, splits, model and precision); the model is copied, never trained.
+    Leaves torch's global random state as it found it.
+    """
+    with torch.random.fork_rng():
+        return _lr_range(prep, steps)
+
+
+def _lr_range(prep: Any, steps: int | None) -> dict[str, Any]:
     cfg, splits = prep.config, prep.splits
     steps = steps or max(STEPS, EXAMPLES // cfg.batch_size)
     device = prep.precision.device
@@ -50,7 +62,18 @@ def lr_range(prep: Any, steps: int | None = None) -> dict[str, Any]:
             break
         lr /= 2
     return {"largest_stable": stable, "recommended": stable * RECOMMEND if stable else None, "tried": tried,
-            "steps_per_rate": steps, "subset": n}
+            "steps_per_rate": steps, "subset": n, "optimizer": cfg.optimizer}
+
+
+def describe(r: dict[str, Any]) -> str:
+    """One line for `auto lr -> ...`: the pick and how it was found."""
+    tried = r["tried"]
+    if r["largest_stable"] is None:
+        return (f"no rate from {tried[0]['lr']:.3g} down to {tried[-1]['lr']:.3g} trained on a subset "
+                f"({r['subset']:,} examples); run `trainwell doctor` with these options")
+    return (f"{r['recommended']:.3g}: {RECOMMEND:g} x {r['largest_stable']:.3g}, the largest {r['optimizer']} rate whose loss "
+            f"did not diverge on {r['subset']:,} training examples ({r['steps_per_rate']} steps each, halving from "
+            f"{tried[0]['lr']:.3g}; {len(tried)} tried)")
 
 
 def _try(prep: Any, lr: float, x: torch.Tensor, y: torch.Tensor, order: torch.Tensor, bs: int,

@@ -59,6 +59,8 @@ def model_spec(cfg: Any, input_shape: list[int], num_classes: int) -> dict[str, 
     spec = {"name": cfg.model, "kwargs": kwargs, "input_shape": list(input_shape), "num_classes": num_classes}
     if getattr(cfg, "remove", None):
         spec["remove"] = list(cfg.remove)
+    if getattr(cfg, "outputs", "logits") != "logits":
+        spec["outputs"] = cfg.outputs
     return spec
 
 
@@ -78,6 +80,15 @@ def build_model(spec: dict[str, Any]):
         from trainwell.models.ablation import remove_layers
 
         model = remove_layers(model, spec["remove"], spec["input_shape"], spec["num_classes"])
+    return with_outputs(model, spec.get("outputs", "logits"))
+
+
+def with_outputs(model: Any, outputs: str):
+    """The model as trainwell sees it: one that returns logits (models/outputs.py)."""
+    if outputs == "probabilities":
+        from trainwell.models.outputs import ProbabilitiesToLogits
+
+        return ProbabilitiesToLogits(model)
     return model
 
 
