@@ -44,21 +44,24 @@ def main() -> None:
             try:
                 run = trainwell.train(lr=lr, out=out, name=f"{name}-{lr:g}", quiet=True, **opts)
                 acc, hist = run.test_accuracy, run.history
-                status = "finished"
+                status, wall = "finished", run.summary["fit_wall_s"]
             except trainwell.TrainingFailed as e:
+                wall = None
                 acc, hist, status = None, trainwell.load_run(os.path.join(out, f"{name}-{lr:g}")).history, f"failed: {e}"
             events = [e for r in hist for e in r.get("events", [])]
             row = {"setup": name, "lr": lr, "test_accuracy": acc, "status": status, "epochs": len(hist),
-                   "events": events, "train_s": round(sum(r.get("time_s") or 0 for r in hist), 1)}
+                   "events": events, "train_s": round(sum(r.get("time_s") or 0 for r in hist), 1), "fit_wall_s": wall}
             rows.append(row)
             print(json.dumps(row), flush=True)
     print(f"\n{time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPU cores, seed {a.seed}")
-    print("| set-up | lr | test accuracy | recoveries (step: peak rate after) | train s |")
-    print("| --- | ---: | ---: | --- | ---: |")
+    print("| set-up | lr | test accuracy | recoveries (failed at step -> went on at step: peak rate after) | "
+          "train s (epochs kept) | fit wall s (all) |")
+    print("| --- | ---: | ---: | --- | ---: | ---: |")
     for r in rows:
-        ev = ", ".join(f"{e.get('step')}: {e.get('peak_lr', 0):.3g}" for e in r["events"]) or "none"
+        ev = ", ".join(f"{e['failed_at_step']} -> {e['step']}{' (started over)' if e.get('started_over') else ''}: "
+                       f"{e.get('peak_lr', 0):.3g}" for e in r["events"]) or "none"
         acc = f"{r['test_accuracy']:.2%}" if r["test_accuracy"] is not None else r["status"]
-        print(f"| {r['setup']} | {r['lr']:g} | {acc} | {ev} | {r['train_s']:.0f} |")
+        print(f"| {r['setup']} | {r['lr']:g} | {acc} | {ev} | {r['train_s']:.0f} | {r['fit_wall_s'] or 0:.0f} |")
     for name in dict.fromkeys(r["setup"] for r in rows):
         base, high = [r for r in rows if r["setup"] == name]
         if base["test_accuracy"] is not None and high["test_accuracy"] is not None:

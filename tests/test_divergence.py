@@ -1,5 +1,6 @@
 """Divergence as state: the guard's rule, rollback with a lower learning rate, events, exit 3, exact resume."""
 import json
+import os
 import math
 import random
 
@@ -102,6 +103,29 @@ def test_a_learning_rate_20x_too_high_recovers_and_learns(tmp_path):
     assert high.test_accuracy > good.test_accuracy - 0.03
     on_disk = [json.loads(line) for line in open(f"{high.dir}/history.jsonl")]
     assert _events(on_disk) == events
+
+
+def test_starting_over_then_resuming_is_bit_exact(tmp_path, monkeypatch):
+    """The mechanics of a start-over (the guard's decision is tested above): step 0, the initial weights,
+    the lower rate; the history is the new run's, every epoch once; the abandoned run's checkpoints go;
+    an interrupted run resumes exactly."""
+    from trainwell.divergence import Guard as G
+
+    monkeypatch.setattr(G, "start_over", lambda self: True)
+    whole = _digits(tmp_path, name="whole", lr=10.0, schedule="constant")
+    events = _events(whole.history)
+    assert events and all(e["started_over"] and e["step"] == 0 for e in events)
+    assert [r["epoch"] for r in whole.history] == [1, 2, 3, 4] and whole.history[0]["lr"] < 10.0
+    cut = InterruptAfterRecovery()
+    with pytest.raises(Interrupted):
+        _digits(tmp_path, name="cut", lr=10.0, schedule="constant", callbacks=[cut])
+    steps = [int(n[5:14]) for n in os.listdir(tmp_path / "runs" / "cut" / "checkpoints") if n.endswith(".json")]
+    assert cut.fired and max(steps) <= 7  # the abandoned run's checkpoints are gone
+    resumed = _digits(tmp_path, name="cut", lr=10.0, schedule="constant")
+    strip = [[{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in run.history] for run in (whole, resumed)]
+    assert strip[0] == strip[1]
+    for k, v in whole.model.state_dict().items():
+        assert torch.equal(v, resumed.model.state_dict()[k]), k
 
 
 def test_recovery_is_deterministic(tmp_path):

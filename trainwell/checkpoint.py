@@ -81,6 +81,16 @@ def save_checkpoint(folder: str, step: int, tensors: dict[str, torch.Tensor], me
     return stem
 
 
+def discard_after(folder: str, step: int) -> None:
+    """Delete the checkpoints newer than `step` (a run that started over abandoned them)."""
+    for s in _steps(folder):
+        if s > step:
+            for ext in (".json", ".safetensors"):  # the JSON first: without it the pair is already invalid
+                p = os.path.join(folder, f"ckpt-{s:09d}{ext}")
+                if os.path.exists(p):
+                    os.unlink(p)
+
+
 def _steps(folder: str) -> list[int]:
     if not os.path.isdir(folder):
         return []

@@ -31,6 +31,7 @@ WINDOW_EXAMPLES = 256   # the loss is smoothed over about this many training exa
 CALM_MARGIN = 0.25      # of ln(C): above its minimum by less than this, the state is worth keeping
 FACTOR = 0.5            # the learning rate's cut per recovery; squared again while the same state fails
 MAX_CUT = 1 / 16        # the deepest cut one recovery makes on the evidence of the rate at the loss's low
+START_OVER = 0.5        # ... and when that cut is at least 2x deeper than halving, the run starts over
 
 
 class Guard:
@@ -75,10 +76,24 @@ class Guard:
         """The learning-rate factor for the next recovery, or None when the recoveries are spent."""
         if self.recoveries >= self.max_recoveries:
             return None
-        factor = FACTOR ** (1 + self.failures_since_calm)
+        evidence = self._evidence()
+        return min(self._halving(), evidence) if evidence else self._halving()
+
+    def start_over(self) -> bool:
+        """Whether the evidence cut applies: the rate climbed past the loss's low and failed there, so every
+        state since the low was reached at rates that were too high (batch norm nets come out of such a
+        stretch working but worse: the 10x conv net ended 1.9 points lower after rolling back only to the
+        last calm state). The trainer then starts over from the initial weights at the lower rate."""
+        evidence = self._evidence()
+        return evidence is not None and evidence <= START_OVER * self._halving()
+
+    def _halving(self) -> float:
+        return FACTOR ** (1 + self.failures_since_calm)
+
+    def _evidence(self) -> float | None:
         if self.low_lr and self.lr and self.low_lr < self.lr:  # the loss stopped improving at a lower rate
-            factor = min(factor, max(MAX_CUT, self.low_lr / self.lr))
-        return factor
+            return max(MAX_CUT, self.low_lr / self.lr)
+        return None
 
     def recovered(self, event: dict[str, Any]) -> None:
         """After the rollback (the loss statistics are the kept state's again) and the cut."""
@@ -89,8 +104,11 @@ class Guard:
         self.events.append(event)
 
     def events_between(self, first_step: int, end_step: int) -> list[dict[str, Any]]:
-        """The recoveries that resumed training at a step in [first_step, end_step): one epoch's."""
-        return [e for e in self.events if first_step <= e["step"] < end_step]
+        """The recoveries that resumed training at a step in [first_step, end_step): one epoch's. Steps count
+        from 0 again after a start-over: the abandoned stretch's events go to the new first epoch."""
+        last = max((i for i, e in enumerate(self.events) if e.get("started_over")), default=-1)
+        earlier = self.events[:last + 1] if first_step == 0 else []
+        return earlier + [e for e in self.events[last + 1:] if first_step <= e["step"] < end_step]
 
     # The loss statistics travel with a rolled-back state; the recovery counters and events never go back
     # (a rollback only ever returns to a state kept after the last recovery, so events stay in step order).
@@ -99,6 +117,10 @@ class Guard:
 
     def restore_counters(self, counters: tuple[int, int, list[dict[str, Any]]]) -> None:
         self.recoveries, self.failures_since_calm, self.events = counters[0], counters[1], list(counters[2])
+
+    def forget_loss(self) -> None:
+        """Starting over from the initial weights: the loss statistics start over too."""
+        self.ema = self.low = self.low_lr = None
 
     def state_dict(self) -> dict[str, Any]:
         return {"ema": self.ema, "low": self.low, "low_lr": self.low_lr, "recoveries": self.recoveries,

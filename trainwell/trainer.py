@@ -103,6 +103,9 @@ class Trainer:
         self.eval_model = with_tta(self.model, config.tta)  # how validation (and later test) scores it
         self.augment = Augment(config.augment)
         self._params = [p for p in self.model.parameters() if p.requires_grad]
+        # the weights a recovery starts over from (divergence.Guard.start_over); built from the seed, so
+        # a resumed run holds the same ones
+        self._initial_weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         self.guard = Guard(splits.num_classes, config.batch_size, config.recoveries)
         self.check_every = CHECK_EVERY.get(precision.device.type, 1)
         self._unchecked: list[tuple[torch.Tensor, torch.Tensor | None]] = []  # (loss, grad-norm sum) not yet read
@@ -348,15 +351,35 @@ class Trainer:
             failed.events = list(g.events)  # for the diagnosis of the failed run
             raise failed
         self._unchecked, self._pending, self._pending_size = [], [], 0  # the failed stretch's steps count for nothing
+        start_over = g.start_over()
         counters = g.counters()
         self.load_state_dict(_clone(self._good))  # a copy: the optimizer would share the kept tensors
         g.restore_counters(counters)
+        if start_over:
+            self._start_over()
         self.schedule.scale(factor)
         g.recovered({"event": "recovery", "reason": why, "failed_at_step": failed_step,
                      "step": s.step, "epoch": s.epoch + 1, "lr_factor": factor, "lr_before": lr_before,
                      "lr_after": self.optimizer.param_groups[0]["lr"], "peak_lr": self.schedule.base_lrs[0],
-                     "recovery": g.recoveries})
+                     "recovery": g.recoveries, "started_over": start_over})
         self.save_checkpoint(force=True)  # on disk too, so that a resume carries on at the lower rate
+        if self.checkpoint_dir is not None:  # started over: the abandoned run's later checkpoints must go
+            ckpt.discard_after(self.checkpoint_dir, s.step)
+            self.resumed_from = None
+
+    def _start_over(self) -> None:
+        """Back to step 0 with the initial weights, a fresh optimizer and schedule, no history; what
+        callbacks keep is theirs (the layer monitors keep the abandoned stretch's records as evidence)."""
+        self.model.load_state_dict(self._initial_weights)
+        self.optimizer.state.clear()
+        self.schedule.t = 0
+        self.best = Monitor(self.best.metric)
+        self.best_weights = None
+        self._acc, self._elapsed = self._zero_accumulators(), 0.0
+        s = self.state
+        s.epoch, s.batch, s.step, s.best_epoch = 0, 0, 0, None
+        self.history = History()
+        self.guard.forget_loss()
 
     def _run_dir(self) -> str:
         import os

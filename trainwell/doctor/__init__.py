@@ -56,6 +56,11 @@ def doctor(config: Any = None, *, base: list[str] | None = None, lr: bool = True
     return Report(verdict_of(findings), findings, meta)
 
 
+# A rate this many times below the recommended one is too low. The grid's best was within 4x of the
+# recommendation on every set-up measured; adam's default on wine was 32x below it and trained well.
+LOW_FACTOR = 64
+
+
 def _lr_finding(ctx: Any) -> Finding:
     from trainwell.doctor.lr import lr_range
 
@@ -69,10 +74,12 @@ def _lr_finding(ctx: Any) -> Finding:
                        "the loss does not fall at any rate: run the other checks' prescriptions first")
     rec, edge = r["recommended"], r["largest_stable"]
     summary = f"largest stable rate {edge:.3g} ({cfg.optimizer}); recommended peak {rec:.3g}; this run: {current:.3g}"
-    if current > edge:
-        return Finding("lr-too-high", "fail" if current >= 2 * edge else "warn", summary, ev,
-                       "the run's rate diverges on a subset: lower it", ctx.command(lr=rec))
-    if current < rec / 16:
+    # The edge is found at a constant rate without warm-up, so it is conservative: the grid's best rate was
+    # 1 - 2x the edge for a batch-norm conv net (benchmarks/lr_protocol.py). Below 2x is not a finding.
+    if current >= 2 * edge:
+        return Finding("lr-too-high", "fail", summary, ev, "the run's rate diverges on a subset: lower it",
+                       ctx.command(lr=rec))
+    if current < rec / LOW_FACTOR:
         return Finding("lr-too-low", "warn", summary, ev, "the run's rate is far below what the loss tolerates",
                        ctx.command(lr=rec))
     return Finding("lr-range", "pass", summary, ev)
