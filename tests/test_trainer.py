@@ -212,3 +212,13 @@ def test_error_ties_go_to_the_lower_loss_not_the_earliest_epoch():
     again = Monitor("valid_error")
     again.load(Monitor("valid_error").state())
     assert again.best_tiebreak is None
+
+
+def test_balanced_class_weights_are_n_over_c_times_the_class_count():
+    import torch
+
+    from trainwell.trainer import class_weights
+
+    w = class_weights("balanced", torch.tensor([0, 0, 0, 1]), 3)
+    assert torch.allclose(w, torch.tensor([4 / 9, 4 / 3, 4 / 3]))  # an unseen class counts as one example
+    assert class_weights("none", torch.tensor([0, 1]), 2) is None

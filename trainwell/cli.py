@@ -63,6 +63,8 @@ TRAIN_FLAGS = [
      "that fit it (measured on this device); training stops once it is spent"),
     ("--batch-size", "batch_size", str, "mini-batch size, 1 = per-example SGD (auto: {batch}, or {small_batch} "
      "below {small_data} training examples)"),
+    ("--class-weights", "class_weights", str, "none | balanced: weigh each class n / (C n_c) in the training "
+     "loss, for imbalanced classes (scikit-learn's and Keras' class_weight)"),
     ("--label-smoothing", "label_smoothing", float, "label smoothing of the training loss (0 = plain cross-entropy)"),
     ("--tta", "tta", str, "test-time augmentation for validation, test and predictions: {choices}; flip "
      "averages each image's and its mirror image's probabilities (auto: flip when --augment has flip)"),

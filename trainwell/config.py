@@ -63,6 +63,7 @@ class Config:
     epochs: int | None = None          # None (auto): from the data's size, or fitted to time_budget, see auto.py
     time_budget: float | None = None   # seconds of training + validation: auto epochs fit it; stops once spent
     batch_size: int | None = None      # None (auto): from the data's size, see auto.py
+    class_weights: str = "none"        # balanced: each class weighs n / (C n_c) in the training loss
     label_smoothing: float = 0.1       # +0.1 point on Fashion-MNIST in 10 epochs (benchmarks/RESULTS.md)
     tta: str = "auto"                  # test-time augmentation: none | flip (mean of an image's and its mirror's)
     patience: int = 0                  # early stopping look-ahead in epochs; 0 = off
@@ -175,6 +176,7 @@ def validate(cfg: Config) -> None:
     _choice(problems, "schedule", cfg.schedule, tuple(optim.SCHEDULES))
     _choice(problems, "init", cfg.init, models.INITS)
     _choice(problems, "outputs", cfg.outputs, ("logits", "probabilities"))
+    _choice(problems, "class_weights", cfg.class_weights, ("none", "balanced"))
     _choice(problems, "activation", cfg.activation, tuple(models.ACTIVATIONS))
     _choice(problems, "device", cfg.device, DEVICES)
     _choice(problems, "precision", cfg.precision, PRECISIONS)

@@ -54,6 +54,15 @@ def record_keys(num_classes: int, has_valid: bool) -> list[str]:
     return keys
 
 
+def class_weights(scheme: str, y: torch.Tensor, num_classes: int) -> torch.Tensor | None:
+    """`balanced` (scikit-learn's and Keras' class_weight): each class weighs n / (C * n_c) in the training
+    loss, so that every class counts as much as the others however rare it is; `none`: None."""
+    if scheme == "none":
+        return None
+    counts = torch.bincount(y, minlength=num_classes).clamp(min=1).float()
+    return len(y) / (num_classes * counts)
+
+
 class _Diverged(Exception):
     """Raised within an epoch when the loss has diverged; `fit` catches it and rolls back (never escapes)."""
 
@@ -122,6 +131,7 @@ class Trainer:
         # Raw inputs in memory move to the device once, so a batch is an index operation there, not a copy.
         self.x_train, self.y_train = on_device(splits.x_train, precision.device), splits.y_train.to(precision.device)
         self.x_valid, self.y_valid = on_device(splits.x_valid, precision.device), splits.y_valid.to(precision.device)
+        self.class_weight = class_weights(config.class_weights, self.y_train, splits.num_classes)
         self.schedule = build_schedule(self.optimizer, config.schedule, config.epochs * self.state.steps_per_epoch,
                                        config.warmup, config.final_lr_fraction)
         self.best = Monitor(self.check(config, splits))  # selection: the best epoch on this metric is kept
@@ -203,7 +213,7 @@ class Trainer:
             xb = self.augment(xb)
         with self.precision.autocast():
             logits = self.step_model(xb)
-            loss = F.cross_entropy(logits, yb, label_smoothing=self.config.label_smoothing)
+            loss = F.cross_entropy(logits, yb, weight=self.class_weight, label_smoothing=self.config.label_smoothing)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.state.loss = loss.detach()

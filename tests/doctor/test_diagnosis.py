@@ -94,9 +94,13 @@ def test_predictions_that_collapse_into_the_frequent_class_are_collapsed(tmp_pat
     r = diagnose(run.dir)
     f = next((f for f in r.findings if f.check == "collapsed"), None)
     assert f is not None and f.evidence["pred_classes"] < 1.2 and f.evidence["label_classes"] > 1.5, r.render()
-    assert "imbalanced" in f.prescription
+    assert "imbalanced" in f.prescription and f.command.endswith("class_weights=balanced")
     best = next(rec for rec in run.history if rec["epoch"] == run.summary["best_epoch"])
     assert best["valid_label_classes"] > 1.5 and run.summary["test"]["pred_classes"] < 1.2
+    # weighed, the rare classes count as much as the frequent one: the predictions spread out again
+    weighed = _digits(tmp_path, "weighed", data=str(tmp_path / "skewed.npz"), epochs=10, class_weights="balanced")
+    assert weighed.summary["test"]["pred_classes"] > 2 * run.summary["test"]["pred_classes"]
+    assert "collapsed" not in _problems(diagnose(weighed.dir))
 
 
 def test_structure_from_the_monitors_only_when_training_error_stays_high(tmp_path):

@@ -141,14 +141,16 @@ def _collapsed(c: _Ctx) -> Finding | None:
         return None
     imbalanced = lc < 0.7 * c.classes
     ev = c.evidence(pred_classes=pc, label_classes=lc, epoch=best)
+    weigh = imbalanced and c.cfg.class_weights == "none"
     why = (f"the labels are imbalanced (spread like {lc:.1f} of {c.classes} equal classes) and the model learned "
-           "to predict the frequent ones: weight the loss by class or resample the rare ones, and check the "
-           "features carry the classes") if imbalanced else \
+           "to predict the frequent ones: weigh the classes in the loss (or resample the rare ones), and check "
+           "that the features carry the classes") if imbalanced else \
           ("check the loss function: is it right for the task, has it a degenerate solution? "
            "a lower learning rate keeps units from dying into a constant output")
+    command = c.command(class_weights="balanced") if weigh else "" if imbalanced else c.command(lr=c.lr / 10)
     return Finding("collapsed", "fail", f"the loss fell to {loss:.3g} (chance: {c.chance:.3g}) but the predictions "
                    f"spread over {pc:.1f} classes where the labels spread over {lc:.1f} (validation error "
-                   f"{r.get('valid_error', 0):.1%})", ev, why, "" if imbalanced else c.command(lr=c.lr / 10))
+                   f"{r.get('valid_error', 0):.1%})", ev, why, command)
 
 
 def _oscillating(c: _Ctx) -> Finding | None:
