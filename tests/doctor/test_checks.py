@@ -172,3 +172,13 @@ def test_lr_auto_trains_at_the_protocols_pick_and_keeps_it(tmp_path):
     # the protocol leaves the global random state alone: same history as a run given the rate by hand
     by_hand = trainwell.train(lr=prep.config.lr, epochs=2, quiet=True, out=str(tmp_path), name="b", **opts)
     assert [r["train_loss"] for r in run.history] == [r["train_loss"] for r in by_hand.history]
+
+
+def test_scores_from_a_linear_layer_are_logits_whatever_their_values():
+    """A deep sigmoid stack's final Linear can output values in [0, 1] at init: not a softmax inside."""
+    head = nn.Linear(32, 10)
+    nn.init.zeros_(head.weight)
+    nn.init.constant_(head.bias, 0.55)
+    r = _doctor(_mlp(nn.Linear(64, 32), nn.Sigmoid(), head))
+    f = next(f for f in r.findings if f.check == "output-activation")
+    assert f.status == "pass" and f.evidence["last_layer"] == "Linear"

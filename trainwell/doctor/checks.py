@@ -180,10 +180,21 @@ def output_activation(ctx: Context) -> Finding:
     net = ctx.model_copy().eval()
     declared = isinstance(net, ProbabilitiesToLogits)  # outputs=probabilities: look at the user's own outputs
     x, _ = ctx.batch()
-    with torch.no_grad():
-        out = net.model(x) if declared else net(x)
+    made_by: dict[int, nn.Module] = {}  # which leaf module returned which tensor
+    hooks = [m.register_forward_hook(lambda mod, i, o: made_by.__setitem__(id(o), mod))
+             for m in net.modules() if not list(m.children())]
+    try:
+        with torch.no_grad():
+            out = net.model(x) if declared else net(x)
+    finally:
+        for h in hooks:
+            h.remove()
     ev = {"min": round(float(out.min()), 4), "max": round(float(out.max()), 4),
           "row_sum_mean": round(float(out.sum(1).mean()), 4)}
+    last = made_by.get(id(out))
+    if not declared and isinstance(last, WEIGHTED):  # a linear or conv layer made the output: raw scores, whatever
+        ev["last_layer"] = type(last).__name__       # their values (a deep sigmoid stack's sit in [0.52, 0.56])
+        return Finding("output-activation", "pass", f"raw scores (logits) straight from a {type(last).__name__} layer", ev)
     softmax = bool(torch.allclose(out.sum(1), torch.ones(len(out)), atol=1e-3))
     if declared:
         if float(out.min()) >= 0 and softmax:
