@@ -14,6 +14,7 @@ EXAMPLES = """examples:
   trainwell train --data photos/                    # one sub-folder of PNG/JPEG per class: a conv net
   trainwell train --data digits --model mlp --hidden 64 --epochs 20 --optimizer adam
   trainwell train --config exp.yaml lr=0.02 epochs=5
+  trainwell train --data my.csv --lr auto           # the learning rate by the course's protocol, on a subset
   trainwell train --resume runs/NAME                # carry on after Ctrl-C or a crash
   trainwell doctor --data my.csv --model mlp         # the course's checks before a long run
   trainwell diagnose runs/NAME                       # what went wrong, and the command that fixes it
