@@ -373,8 +373,8 @@ class Trainer:
                      "lr_after": self.optimizer.param_groups[0]["lr"], "peak_lr": self.schedule.base_lrs[0],
                      "recovery": g.recoveries, "started_over": start_over})
         self.save_checkpoint(force=True)  # on disk too, so that a resume carries on at the lower rate
-        if self.checkpoint_dir is not None:  # started over: the abandoned run's later checkpoints must go
-            ckpt.discard_after(self.checkpoint_dir, s.step)
+        if start_over and self.checkpoint_dir is not None:  # the abandoned run's later checkpoints must go,
+            ckpt.discard_after(self.checkpoint_dir, s.step)  # or a resume would pick the newest of them
             self.resumed_from = None
 
     def _start_over(self) -> None:
