@@ -12,14 +12,14 @@ from typing import Any
 
 __version__ = "0.1.0"
 __all__ = ["Callback", "ablate", "Config", "diagnose", "EarlyStopping", "History", "Run", "Trainer", "TrainingFailed", "UserError",
-           "evaluate_ensemble", "evaluate_run", "finish", "fit", "load_run", "model_summary", "predict", "prepare", "read_run", "train"]
+           "evaluate_ensemble", "evaluate_run", "finish", "fit", "load_run", "model_summary", "predict", "prepare", "read_run", "search", "train"]
 
 _WHERE = {"Callback": "trainwell.callbacks", "EarlyStopping": "trainwell.callbacks", "Config": "trainwell.config",
           "History": "trainwell.history", "Run": "trainwell.rundir", "read_run": "trainwell.rundir",
           "train": "trainwell.run", "prepare": "trainwell.run", "fit": "trainwell.run", "finish": "trainwell.run",
           "Trainer": "trainwell.trainer", "TrainingFailed": "trainwell.errors", "UserError": "trainwell.errors",
           "ablate": "trainwell.ablation", "evaluate_run": "trainwell.inference", "evaluate_ensemble": "trainwell.ensemble", "model_summary": "trainwell.capacity", "load_run": "trainwell.inference", "predict": "trainwell.inference",
-          "diagnose": "trainwell.doctor"}  # doctor itself: `from trainwell.doctor import doctor` (the package's name)
+          "diagnose": "trainwell.doctor", "search": "trainwell.tune"}  # doctor itself: `from trainwell.doctor import doctor` (the package's name)
 
 
 # public name -> the function's name in its module

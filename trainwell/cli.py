@@ -16,6 +16,9 @@ EXAMPLES = """examples:
   trainwell train --config exp.yaml lr=0.02 epochs=5
   trainwell train --data my.csv --lr auto           # the learning rate by the course's protocol, on a subset
   trainwell train --resume runs/NAME                # carry on after Ctrl-C or a crash
+  trainwell search --space space.yaml --trials 20   # Bayesian search (TPE + Hyperband pruning); tests the best once
+  trainwell search --space space.yaml --sampler grid --jobs 2 --data digits --model mlp
+  trainwell search --show search-space-fashion-mnist  # the trials table, best trial, importances
   trainwell doctor --data my.csv --model mlp         # the course's checks before a long run
   trainwell diagnose runs/NAME                       # what went wrong, and the command that fixes it
   trainwell summary --model resnet --depth 20        # parameters, FLOPs, measured epoch time
@@ -24,6 +27,21 @@ EXAMPLES = """examples:
   trainwell ensemble runs/A runs/B runs/C             # average their probabilities on one test set
   trainwell predict runs/NAME shirt.png --top 3
   trainwell augment-preview --augment rotate=10,elastic=34:4 --out aug.png   # see it before training on it
+"""
+
+SPACE_HELP = """the space file (YAML), one line per searched option:
+  lr: {low: 0.001, high: 0.3, log: true}            a range (float or int, as the option is)
+  width: {low: 16, high: 64, step: 16}              an int range with a step
+  dropout: {low: 0.0, high: 0.5, grid: [0, 0.25]}   a float range; grid search needs explicit values
+  optimizer: [momentum, adam]                        a list of values
+  hidden: ["256", "512,256"]                         a list option, written as text
+  momentum: {low: 0.8, high: 0.99, if: {optimizer: [momentum, nesterov]}}   only where the condition holds
+
+examples:
+  trainwell search --space space.yaml --trials 30 --timeout 3600 --jobs 2
+  trainwell search --space space.yaml --sampler grid --data digits --model mlp epochs=10
+  trainwell search --space space.yaml --storage postgresql://me:pw@db.lan/studies --study wide   # on each machine
+  trainwell search --show search-space-fashion-mnist
 """
 
 # (flag, config key, type, help). The default and the list of names are appended from Config and the
@@ -153,6 +171,38 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--copies", type=int, default=6, help="augmented copies of each (6)")
     v.add_argument("--config", dest="config_file", metavar="FILE.yaml", help="YAML file of options")
     v.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. augment=rotate=10")
+    q = sub.add_parser("search", help="grid, random or Bayesian search over train options; tests the best once",
+                       usage="trainwell search --space SPACE.yaml [--sampler grid|random|bayes] [--trials N] "
+                       "[--timeout S] [--jobs J] [--storage URL] [--study NAME] [train options] [key=value ...]\n"
+                       "       trainwell search --show STUDY",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Every train option given here is the fixed base; the space file says which options "
+                       "vary and how. Each trial is a trainwell run under OUT/STUDY/trials/ that selects on "
+                       "validation (and may be pruned); only the best configuration is tested, once. Rerun the same "
+                       "command to resume a study; the same command with --storage postgresql://... on several "
+                       "machines joins one study.",
+                       epilog=SPACE_HELP)
+    srch = q.add_argument_group("the search")
+    srch.add_argument("--space", metavar="SPACE.yaml", help="the options to search and their ranges (see below)")
+    srch.add_argument("--sampler", default="bayes", help="grid | random | bayes (TPE) (default bayes)")
+    srch.add_argument("--trials", type=int, help="finished trials to reach (default: the whole grid, else 20)")
+    srch.add_argument("--timeout", type=float, metavar="S", help="start no trial after S seconds")
+    srch.add_argument("--jobs", type=int, default=1, metavar="J", help="worker processes on this machine (1)")
+    srch.add_argument("--storage", metavar="URL", help="postgresql://USER:PASS@HOST/DB to share a study between "
+                      "machines (default: OUT/STUDY/study.db, SQLite)")
+    srch.add_argument("--study", metavar="NAME", help="study name (default search-SPACE-DATA); an existing one resumes")
+    srch.add_argument("--metric", default="valid_error", help="what trials are selected and ranked on: valid_error | "
+                      "valid_loss (default valid_error)")
+    srch.add_argument("--pruner", default="auto", help="auto | none | median | halving | hyperband (auto: none "
+                      "for grid, median for random, hyperband for bayes)")
+    srch.add_argument("--final", action="store_true", help="retrain the best configuration on train + validation "
+                      "for its selected epoch count, and test that instead")
+    srch.add_argument("--show", metavar="STUDY", help="print a study's trials, best trial and importances; run nothing")
+    srch.add_argument("--out", default="runs", metavar="DIR", help="folder that holds the study folder (runs)")
+    srch.add_argument("--quiet", action="store_true", help="no progress output")
+    srch.add_argument("--config", dest="config_file", metavar="FILE.yaml", help="YAML file of base options")
+    _add_train_flags(q)
+    q.add_argument("overrides", nargs="*", metavar="key=value", help="base overrides, e.g. epochs=5")
     d = sub.add_parser("doctor", help="the course's checks before a long run, with prescriptions",
                        usage="trainwell doctor [train options] [--json] [key=value ...]",
                        description="Checks the run `trainwell train` would start with the same options, before it "
@@ -236,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         args.argv = list(sys.argv[1:] if argv is None else argv)
-        commands = {"train": _train, "doctor": _doctor, "diagnose": _diagnose, "summary": _summary, "ablate": _ablate, "ensemble": _ensemble,
+        commands = {"train": _train, "search": _search, "doctor": _doctor, "diagnose": _diagnose, "summary": _summary, "ablate": _ablate, "ensemble": _ensemble,
                     "evaluate": _evaluate, "predict": _predict, "augment-preview": _augment_preview}
         return commands[args.command](args)
     except UserError as e:
@@ -259,6 +309,22 @@ def _train(args: argparse.Namespace) -> int:
     values = {key: getattr(args, key) for _, key, _, _ in TRAIN_FLAGS if getattr(args, key) is not None}
     train(values, out=args.out, name=args.name, resume=args.resume, quiet=args.quiet,
           config_file=args.config_file, overrides=args.overrides)
+    return 0
+
+
+def _search(args: argparse.Namespace) -> int:
+    from trainwell.errors import UserError
+    from trainwell.tune import search, show
+
+    if args.show:
+        show(args.show, out=args.out, storage=args.storage)
+        return 0
+    if not args.space:
+        raise UserError("search needs --space SPACE.yaml (or --show STUDY); see 'trainwell search --help'")
+    values = {key: getattr(args, key) for _, key, _, _ in TRAIN_FLAGS if getattr(args, key) is not None}
+    search(args.space, sampler=args.sampler, trials=args.trials, timeout=args.timeout, jobs=args.jobs,
+           storage=args.storage, study=args.study, metric=args.metric, pruner=args.pruner, final=args.final,
+           out=args.out, quiet=args.quiet, config_file=args.config_file, overrides=args.overrides, **values)
     return 0
 
 

@@ -2,9 +2,10 @@
 
     prepare  config, data, model, precision; everything that can be checked is checked, nothing is written
     fit      creates the run directory, trains and selects on validation; never reads the test set
-    finish   saves the selected model, evaluates it on the test set once, writes the summary
+    finish   keep (save the selected model and what selection found) + test (evaluate it on the test set
+             once, write the summary)
 
-`train` is the three in a row; search runs prepare + fit per trial and finish only for the chosen one.
+`train` is the three in a row; search runs prepare + fit + keep per trial and test only for the chosen one.
 The trainer never imports this module; this module imports it.
 """
 from __future__ import annotations
@@ -38,7 +39,7 @@ from trainwell.rundir import Run
 from trainwell.trainer import Trainer
 from trainwell.tta import with_tta
 
-__all__ = ["Prepared", "Run", "finish", "fit", "prepare", "train"]
+__all__ = ["Prepared", "Run", "finish", "fit", "keep", "prepare", "test", "train"]
 
 
 @dataclass
@@ -190,24 +191,52 @@ def fit(prep: Prepared, callbacks: Iterable[Any] = (), quiet: bool = False) -> T
 
 def finish(prep: Prepared, trainer: Trainer, quiet: bool = False) -> Run:
     """Save the selected model, evaluate it on the test set (the one look at it), write the summary."""
+    keep(prep, trainer)
+    run = test(prep.dir, quiet=quiet, model=trainer.model, splits=prep.splits, precision=prep.precision)
+    return dataclasses.replace(run, model=trainer.model, preprocess=prep.splits.preprocess, precision=prep.precision)
+
+
+def keep(prep: Prepared, trainer: Trainer) -> None:
+    """Save the selected model and what selection found (selected.json); the test set is not touched.
+    A search keeps every completed trial this way and tests only the chosen one."""
     splits, precision = prep.splits, prep.precision
     rundir.save_model(prep.dir, trainer.model.state_dict(),
                       {"model": prep.spec, "preprocess": splits.preprocess.to_dict(), "precision": precision.to_dict()})
+    rundir.write_selected(prep.dir, _summary(trainer, splits, precision))
+
+
+def test(run_dir: str, quiet: bool = False, model: nn.Module | None = None, splits: Splits | None = None,
+         precision: Precision | None = None) -> Run:
+    """The one look at the test set: score the kept model of `run_dir` and write summary.json. With no model
+    given, the model and the test split are rebuilt from the run directory alone (a search's best trial)."""
+    if model is None or splits is None or precision is None:
+        from trainwell.inference import load_run, scoring_set
+
+        saved = load_run(run_dir)
+        x_test, y_test, _ = scoring_set(saved)
+        model, precision, preprocess = saved.model, saved.precision, saved.preprocess
+        tta = saved.config.tta
+    else:
+        x_test, y_test, preprocess, tta = splits.x_test, splits.y_test, splits.preprocess, rundir.read_run(run_dir).config.tta
+    y_test = torch.as_tensor(y_test)
     # the test set is scored as validation was: with the run's test-time augmentation
-    tta = prep.config.tta
-    test = evaluate(with_tta(trainer.model, tta), splits.x_test, splits.y_test, precision, splits.preprocess)
-    summary = _summary(trainer, splits, precision, test)
+    scored = _score_test(with_tta(model, tta), x_test, y_test, precision, preprocess)
+    summary = {"test": scored, "test_accuracy": 1 - scored["error"], **rundir.read_selected(run_dir)}
     if tta != "none":  # the network's own score beside it, so the averaging's share is on record
-        summary["test_without_tta"] = evaluate(trainer.model, splits.x_test, splits.y_test, precision, splits.preprocess)
-    rundir.write_summary(prep.dir, summary)
+        summary["test_without_tta"] = _score_test(model, x_test, y_test, precision, preprocess)
+    rundir.write_summary(run_dir, summary)
     if not quiet:
         plain = summary.get("test_without_tta")
-        print(f"test accuracy {1 - test['error']:.2%} (error {test['error']:.2%}"
-              + (f", top-5 error {test['top5_error']:.2%}" if "top5_error" in test else "")
+        print(f"test accuracy {1 - scored['error']:.2%} (error {scored['error']:.2%}"
+              + (f", top-5 error {scored['top5_error']:.2%}" if "top5_error" in scored else "")
               + (f"; with {tta} averaging, {1 - plain['error']:.2%} without" if plain else "")
-              + f") on {len(splits.y_test)} examples; run saved to {prep.dir}", flush=True)
-    run = rundir.read_run(prep.dir)
-    return dataclasses.replace(run, model=trainer.model, preprocess=splits.preprocess, precision=precision)
+              + f") on {len(y_test)} examples; run saved to {run_dir}", flush=True)
+    return rundir.read_run(run_dir)
+
+
+def _score_test(model: nn.Module, x: Any, y: torch.Tensor, precision: Precision, preprocess: Any) -> dict[str, float]:
+    """Every look at a test set goes through here (a search's tests assert how often)."""
+    return evaluate(model, x, y, precision, preprocess)
 
 
 class _HistoryWriter(Callback):
@@ -286,12 +315,10 @@ def _forward_flops(net: nn.Module, shape: list[int]) -> int | None:
         return None
 
 
-def _summary(trainer: Trainer, splits: Splits, precision: Precision, test: dict[str, float]) -> dict[str, Any]:
+def _summary(trainer: Trainer, splits: Splits, precision: Precision) -> dict[str, Any]:
     best = trainer.state.best_epoch
     best_record = next((r for r in trainer.history if r["epoch"] == best), {})
     return {
-        "test": test,
-        "test_accuracy": 1 - test["error"],
         "best_epoch": best,
         "best_valid": {k: v for k, v in best_record.items() if k.startswith("valid_")},
         "epochs_run": len(trainer.history),

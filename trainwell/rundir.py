@@ -30,6 +30,7 @@ HISTORY = "history.jsonl"
 WEIGHTS = "model.safetensors"
 MODEL = "model.json"
 SUMMARY = "summary.json"
+SELECTED = "selected.json"   # what selection on validation found; summary.json adds the test
 DIAGNOSIS = "diagnosis.json"
 MONITORS = "monitors.jsonl"
 FILTERS = "filters.safetensors"
@@ -136,6 +137,14 @@ def write_history(run_dir: str, history: History) -> None:
 
 def write_summary(run_dir: str, summary: dict[str, Any]) -> None:
     _write_json(path(run_dir, SUMMARY), summary)
+
+
+def write_selected(run_dir: str, selected: dict[str, Any]) -> None:
+    _write_json(path(run_dir, SELECTED), selected)
+
+
+def read_selected(run_dir: str) -> dict[str, Any]:
+    return _read_json(run_dir, SELECTED) if os.path.exists(path(run_dir, SELECTED)) else {}
 
 
 def write_diagnosis(run_dir: str, diagnosis: dict[str, Any]) -> None:
