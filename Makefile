@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: setup data demo test test-fast bench clean
+.PHONY: setup data postgres demo test test-fast bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -24,10 +24,20 @@ data:
 	  else echo "Fashion-MNIST missing: run 'sudo apt-get install dataset-fashion-mnist' or set TRAINWELL_DATA"; fi; \
 	fi
 
+# PostgreSQL for the search test across "machines" (the test starts its own server on loopback, in a
+# temporary folder; the system's cluster is left alone).
+postgres:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    (apt-get install -y -qq postgresql || (apt-get update -qq && apt-get install -y -qq postgresql)); \
+	  else echo "PostgreSQL missing: run 'sudo apt-get install postgresql' (the search tests need it)"; fi; \
+	fi
+
 demo: setup
 	$(VENV)/bin/trainwell train --name demo-$$(date +%Y%m%d-%H%M%S)
 
-test: setup
+test: setup postgres
 	$(PY) -m pytest -q
 
 test-fast: setup

@@ -1,6 +1,7 @@
 """trainwell search end to end on digits: each sampler, pruning, the test set read once, resuming, workers."""
 from __future__ import annotations
 
+import glob
 import json
 import os
 import signal
@@ -154,3 +155,26 @@ def test_four_workers_share_the_embedded_storage(tmp_path):
     states = _states(tmp_path)
     assert states.count("COMPLETE") == 8 and "RUNNING" not in states
     assert len(os.listdir(tmp_path / "s" / "trials")) == 8
+
+
+@pytest.mark.slow
+def test_two_machines_share_one_study_on_postgresql(tmp_path, postgres_url):
+    """Two search commands, each with its own run folder (two machines), one study in PostgreSQL."""
+    space = tmp_path / "space.yaml"
+    space.write_text("lr: {low: 0.02, high: 0.3, log: true}\nhidden: ['16', '32']\n")
+    procs = []
+    for machine in ("a", "b"):
+        cmd = [sys.executable, "-m", "trainwell", "search", "--space", str(space), "--sampler", "random", "--trials", "6",
+               "--storage", postgres_url, "--study", "shared", "--pruner", "none", "--data", "digits", "--model", "mlp",
+               "--epochs", "3", "--precision", "fp32", "--threads", "1", "--out", str(tmp_path / machine), "tta=none"]
+        procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [o[1] for o in outs]
+    import optuna
+
+    st = optuna.load_study(study_name="shared", storage=postgres_url.replace("postgresql://", "postgresql+psycopg://"))
+    assert [t.state.name for t in st.get_trials()].count("COMPLETE") == 6
+    ran = {m: os.listdir(tmp_path / m / "shared" / "trials") for m in ("a", "b")}
+    assert ran["a"] and ran["b"] and not set(ran["a"]) & set(ran["b"])  # both worked, on different trials
+    tested = [d for m in ("a", "b") for d in glob.glob(str(tmp_path / m / "shared" / "trials" / "*" / "summary.json"))]
+    assert len(tested) == 1  # the best was tested once, by the machine that held it

@@ -72,12 +72,17 @@ class Study:
         if url.startswith("sqlite:///"):
             _wal(url[len("sqlite:///"):])
             kwargs = {"connect_args": {"timeout": 120}}  # writers wait for each other instead of failing
-        try:
-            return optuna.storages.RDBStorage(
-                url, engine_kwargs=kwargs, heartbeat_interval=self.heartbeat, grace_period=3 * self.heartbeat,
-                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY))
-        except Exception as e:  # sqlalchemy / driver errors: say which storage, without its password
-            raise UserError(f"--storage {redact(url)}: cannot open it ({str(e).splitlines()[0][:200]})") from None
+        for attempt in range(5):
+            try:
+                return optuna.storages.RDBStorage(
+                    url, engine_kwargs=kwargs, heartbeat_interval=self.heartbeat, grace_period=3 * self.heartbeat,
+                    heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY))
+            except Exception as e:  # sqlalchemy / driver errors
+                # two machines starting at once race to create the tables: the loser finds them on a retry
+                if attempt == 4 or "connect" in str(e).lower() and "refused" in str(e).lower():
+                    raise UserError(f"--storage {redact(url)}: cannot open it ({str(e).splitlines()[0][:200]})") from None
+                time.sleep(0.5 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     def optuna_study(self, worker: int = 0) -> Any:
         import optuna
