@@ -50,6 +50,23 @@ def test_samplers_finish_the_trials_and_test_the_best_once(tmp_path, monkeypatch
     assert again.best_trial == r.best_trial and len(again.trials) == 5 and len(looks) == 1
 
 
+def test_final_retrains_the_choice_on_train_and_validation_and_tests_only_that(tmp_path, monkeypatch):
+    import trainwell.run as run
+
+    looks = []
+    real = run._score_test
+    monkeypatch.setattr(run, "_score_test", lambda *a, **k: looks.append(1) or real(*a, **k))
+    r = trainwell.search({"lr": [0.05, 0.2]}, sampler="grid", final=True, out=str(tmp_path), **{**BASE, "epochs": 3})
+    assert os.path.basename(r.run_dir) == "final" and len(looks) == 1
+    final = rundir.read_run(r.run_dir)
+    best = next(t for t in r.trials if t["number"] == r.best_trial)
+    assert final.config.valid_fraction == 0.0 and final.config.epochs == best["best_epoch"]
+    assert final.config.lr == best["params"]["lr"]
+    trial = rundir.read_selected(os.path.join(r.dir, best["run"]))["sizes"]
+    assert final.summary["sizes"]["train"] == trial["train"] + trial["valid"] and final.summary["sizes"]["valid"] == 0
+    assert not any(rundir.is_finished(tmp_path / r.study / "trials" / d) for d in os.listdir(tmp_path / r.study / "trials"))
+
+
 def test_grid_runs_every_point_once(tmp_path):
     space = {"lr": [0.03, 0.1], "hidden": ["16", "32"]}
     r = trainwell.search(space, sampler="grid", out=str(tmp_path), **{**BASE, "hidden": None})
