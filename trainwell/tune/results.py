@@ -32,7 +32,7 @@ def _width(name: str) -> int:
 
 
 def header(names: list[str], metric: str) -> str:
-    return (f"{'trial':>5}  {'state':<9} {metric:>12}  {'epochs':>6}  {'time s':>7}  "
+    return (f"{'trial':>5}  {'state':<9} {metric:>12}  {'ran':>6}  {'time s':>7}  "
             + "  ".join(f"{n:<{_width(n)}}" for n in names)).rstrip()
 
 
