@@ -77,3 +77,14 @@ def test_files(tmp_path):
     evil.write_text("lr: !!python/object/apply:os.system ['true']\n")
     with pytest.raises(UserError, match="not a readable YAML file"):  # safe_load refuses it
         load_space(str(evil), BASE, "bayes")
+
+
+def test_storage_urls_and_passwords_never_shown():
+    from trainwell.tune.study import redact, storage_url
+
+    assert storage_url(None, "runs/s").startswith("sqlite:///") and storage_url(None, "runs/s").endswith("runs/s/study.db")
+    assert storage_url("postgresql://me:pw@db/x", "d") == "postgresql+psycopg://me:pw@db/x"
+    assert redact("postgresql+psycopg://me:pw@db/x") == "postgresql+psycopg://me:***@db/x"
+    assert redact("sqlite:////tmp/a.db") == "sqlite:////tmp/a.db"
+    with pytest.raises(UserError, match="use postgresql://"):
+        storage_url("mysql://me:pw@db/x", "d")

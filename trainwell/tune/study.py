@@ -186,7 +186,8 @@ def work(study: Study, worker: int = 0, deadline: float | None = None,
             except Interrupted:
                 ost.tell(trial, state=TrialState.FAIL)
                 _requeue(ost, trial)  # a rerun resumes it from its last checkpoint
-                raise
+                raise Interrupted(f"interrupted; trial {trial.number} was saved and queued again: rerun the same "
+                                  "trainwell search command to resume the study") from None
             except UserError as e:
                 trial.set_user_attr("error", str(e))
                 ost.tell(trial, state=TrialState.FAIL)
