@@ -159,12 +159,17 @@ def _run_workers(spec: Study, jobs: int, deadline: float | None, quiet: bool) ->
             if not running:
                 break
             time.sleep(1)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # a terminal's Ctrl-C reached the workers too: each saves and queues its trial
         for p in procs:
-            p.terminate()  # each worker checkpoints, fails its trial and queues it for the rerun
-        for p in procs:
-            p.wait()
-        raise
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.terminate()  # only this process was signalled: pass it on, once
+                p.wait()
+        from trainwell.errors import Interrupted
+
+        raise Interrupted("interrupted; the running trials were saved and queued again: rerun the same trainwell "
+                          "search command to resume the study") from None
     failed = [p.returncode for p in procs if p.returncode not in (0, None)]
     if not failed:
         return

@@ -183,7 +183,7 @@ def work(study: Study, worker: int = 0, deadline: float | None = None,
         with _heartbeat(ost._storage, trial._trial_id, study.heartbeat):
             try:
                 state, value = run_trial(study, trial)
-            except Interrupted:
+            except (Interrupted, KeyboardInterrupt):
                 ost.tell(trial, state=TrialState.FAIL)
                 _requeue(ost, trial)  # a rerun resumes it from its last checkpoint
                 raise Interrupted(f"interrupted; trial {trial.number} was saved and queued again: rerun the same "
