@@ -7,8 +7,11 @@ the ranges for the rest; bayes is TPE with Hyperband pruning (trainwell search's
 its own chosen configuration once. Pass: bayes + pruning within 0.3 points of the grid's best validation
 accuracy with <= 25% of the grid's epochs.
 
+A search is SAMPLER[+PRUNER]: grid and random run without pruning unless a pruner is named (random+median is
+`trainwell search --sampler random`'s default), bayes with its default (Hyperband).
+
     python benchmarks/search.py                               # grid (108 trials), random (27), bayes (40)
-    python benchmarks/search.py --samplers random,bayes --bayes-trials 30
+    python benchmarks/search.py --samplers random+median,bayes --bayes-trials 60
 """
 from __future__ import annotations
 
@@ -39,18 +42,20 @@ def main() -> None:
     a = ap.parse_args()
     out = a.out or tempfile.mkdtemp(prefix="search-bench-")
     rows = []
-    for sampler in a.samplers.split(","):
+    for variant in a.samplers.split(","):
+        sampler, _, pruner = variant.partition("+")
+        pruner = pruner or ("auto" if sampler == "bayes" else "none")
         trials = {"grid": None, "random": a.random_trials, "bayes": a.bayes_trials}[sampler]
         t0 = time.perf_counter()
-        r = trainwell.search(GRID, sampler=sampler, trials=trials, out=out, study=f"bench-{sampler}-{a.seed}",
-                             quiet=True, seed=a.seed, **BASE)
+        r = trainwell.search(GRID, sampler=sampler, pruner=pruner, trials=trials, out=out, quiet=True, seed=a.seed,
+                             study=f"bench-{sampler}-{pruner}-{trials}-{a.seed}", **BASE)
         wall = time.perf_counter() - t0
         epochs = sum(t["epochs"] or 0 for t in r.trials if t["params"])
         states = [t["state"] for t in r.trials if t["params"]]
-        rows.append({"sampler": sampler, "trials": len(states), "pruned": states.count("pruned"),
+        rows.append({"sampler": variant, "trials": len(states), "pruned": states.count("pruned"),
                      "epochs": epochs, "best_valid": 1 - r.best_value, "test": r.test_accuracy,
                      "params": r.best_params, "wall": wall, "importances": r.importances})
-        print(f"{sampler}: {len(states)} trials, {epochs} epochs, best valid {1 - r.best_value:.2%}, "
+        print(f"{variant}: {len(states)} trials, {epochs} epochs, best valid {1 - r.best_value:.2%}, "
               f"test {r.test_accuracy:.2%}, {wall:.0f} s, {r.best_params}", flush=True)
     grid = next((r for r in rows if r["sampler"] == "grid"), None)
     print("\n| search | trials (pruned) | epochs trained | vs grid | best validation accuracy | vs grid "

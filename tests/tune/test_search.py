@@ -195,3 +195,25 @@ def test_two_machines_share_one_study_on_postgresql(tmp_path, postgres_url):
     assert ran["a"] and ran["b"] and not set(ran["a"]) & set(ran["b"])  # both worked, on different trials
     tested = [d for m in ("a", "b") for d in glob.glob(str(tmp_path / m / "shared" / "trials" / "*" / "summary.json"))]
     assert len(tested) == 1  # the best was tested once, by the machine that held it
+
+
+@pytest.mark.slow
+def test_ctrl_c_saves_and_queues_the_trial_for_the_rerun(tmp_path):
+    base = {**BASE, "epochs": 40, "checkpoint_every": 20}
+    p = _launch(tmp_path, 2, 1, base)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        ck = tmp_path / "s" / "trials" / "0000" / "checkpoints"
+        if ck.is_dir() and os.listdir(ck):
+            break
+        time.sleep(0.2)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode != 0 and "rerun the same trainwell search command" in err
+    assert sorted(_states(tmp_path)) == ["FAIL", "WAITING"]  # queued at once: no grace period to wait out
+    again = _launch(tmp_path, 2, 1, base)
+    out, err = again.communicate(timeout=300)
+    assert again.returncode == 0, err
+    with open(tmp_path / "s" / "study.json") as f:
+        trials = json.load(f)["trials"]
+    assert [t["run"] for t in trials if t["state"] == "complete"].count("trials/0000") == 1
