@@ -217,3 +217,30 @@ def test_ctrl_c_saves_and_queues_the_trial_for_the_rerun(tmp_path):
     with open(tmp_path / "s" / "study.json") as f:
         trials = json.load(f)["trials"]
     assert [t["run"] for t in trials if t["state"] == "complete"].count("trials/0000") == 1
+
+
+def test_pruning_callback_reports_on_the_schedules_common_axis():
+    """The callback contract: reports each epoch (scaled when epochs vary), stops the run when told to."""
+    from types import SimpleNamespace
+
+    from trainwell.tune.study import Pruning
+
+    class FakeTrial:
+        def __init__(self):
+            self.reports = []
+
+        def report(self, value, step):
+            self.reports.append((step, value))
+
+        def should_prune(self):
+            return len(self.reports) >= 2
+
+    trial = FakeTrial()
+    cb = Pruning(trial, "valid_error", scale=4.0)  # a 4-epoch trial in a space of up to 16
+    trainer = SimpleNamespace(history=[{"epoch": 1, "valid_error": 0.3}],
+                              state=SimpleNamespace(should_stop=False, stop_reason=None))
+    cb.on_fit_start(trainer)  # a resumed trial re-reports what it has
+    trainer.history.append({"epoch": 2, "valid_error": 0.2})
+    cb.on_epoch_end(trainer)
+    assert trial.reports == [(4, 0.3), (8, 0.2)]
+    assert trainer.state.should_stop and cb.pruned_at == 2 and "pruned after epoch 2" in trainer.state.stop_reason

@@ -100,6 +100,14 @@ class Space:
                 values[p.name] = trial.suggest_float(p.name, p.low, p.high, step=p.step, log=p.log)
         return values
 
+    def longest_epochs(self) -> int | None:
+        """The most epochs a trial can have when the space varies them (for the pruner's common axis)."""
+        p = next((p for p in self.params if p.name == "epochs"), None)
+        if p is None:
+            return None
+        values = [v for v in p.choices if isinstance(v, (int, float))] if p.kind == "categorical" else [p.high]
+        return int(max(values)) if values else None
+
     def distributions(self) -> dict[str, Any]:
         """Optuna distributions of the options (for importances, whatever the sampler)."""
         from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution

@@ -258,10 +258,16 @@ def _heartbeat(storage: Any, trial_id: int, interval: int) -> Iterator[None]:
 
 
 class Pruning(Callback):
-    """Reports the epoch's validation metric to the trial; stops the run when the pruner says so."""
+    """Reports the epoch's validation metric to the trial; stops the run when the pruner says so.
 
-    def __init__(self, trial: Any, metric: str) -> None:
-        self.trial, self.metric = trial, metric
+    When the search varies the number of epochs, a trial reports at its fraction of the schedule, scaled to
+    the longest: a 4-epoch trial of a space up to 16 reports at steps 4, 8, 12, 16. The pruner then compares
+    trials at the same point of their learning-rate schedule: by epoch count, a short schedule that has
+    already decayed its rate would look better than a long one still at its peak, and long trials would be
+    pruned for being long (the benchmark's first run chose 8 epochs where the grid's best had 16)."""
+
+    def __init__(self, trial: Any, metric: str, scale: float = 1.0) -> None:
+        self.trial, self.metric, self.scale = trial, metric, scale
         self.pruned_at: int | None = None
 
     def on_fit_start(self, trainer: Any) -> None:  # a resumed trial reports the epochs it already has
@@ -278,7 +284,7 @@ class Pruning(Callback):
 
     def _report(self, record: dict[str, Any]) -> None:
         if record.get(self.metric) is not None:
-            self.trial.report(float(record[self.metric]), int(record["epoch"]))
+            self.trial.report(float(record[self.metric]), round(int(record["epoch"]) * self.scale))
 
 
 def trial_values(study: Study, trial: Any) -> dict[str, Any]:
@@ -307,7 +313,9 @@ def run_trial(study: Study, trial: Any) -> tuple[Any, float | None]:
     if study.threads and "threads" not in study.base:
         options["threads"] = study.threads
     prep = prepare(options, out=study.trials_dir, name=name)
-    pruning = Pruning(trial, study.metric)
+    longest = study.space.longest_epochs()
+    scale = longest / prep.config.epochs if longest and "epochs" in values and prep.config.epochs else 1.0
+    pruning = Pruning(trial, study.metric, scale)
     started = time.perf_counter()
     try:
         trainer = fit(prep, callbacks=[pruning], quiet=True)
