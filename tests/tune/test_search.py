@@ -100,6 +100,10 @@ def test_bad_input_one_line(tmp_path):
         trainwell.search({"lr": [0.05, 0.1]}, sampler="tpe", out=str(tmp_path), **BASE)
     with pytest.raises(UserError, match="--storage mysql"):
         trainwell.search({"lr": [0.05, 0.1]}, storage="mysql://x", out=str(tmp_path), **BASE)
+    import torch
+
+    with pytest.raises(UserError, match="model: search takes options that can be written down"):
+        trainwell.search({"lr": [0.05, 0.1]}, out=str(tmp_path), **{**BASE, "model": torch.nn.Linear(64, 10)})
     assert not os.listdir(tmp_path)  # nothing half-written
 
 

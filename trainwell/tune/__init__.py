@@ -54,6 +54,10 @@ def search(space: str | dict, *, sampler: str = "bayes", trials: int | None = No
             raise UserError(f"--{flag} {value}: must be at least 1")
     if timeout is not None and timeout <= 0:
         raise UserError(f"--timeout {timeout}: must be > 0 seconds")
+    objects = [k for k, v in options.items() if not isinstance(v, (str, int, float, bool, list, tuple, type(None)))]
+    if objects:  # every trial (and every worker process, on any machine) rebuilds the run from written options
+        raise UserError(f"{', '.join(objects)}: search takes options that can be written down; give a model as "
+                        "'FILE.py:FUNCTION' and data as a file or a built-in name")
     base = {**(load_yaml(config_file) if config_file else {}), **{k: v for k, v in options.items() if v is not None},
             **_overrides(overrides)}
     base.pop("monitor", None)  # selection follows the search's metric
