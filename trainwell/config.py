@@ -223,6 +223,17 @@ def validate(cfg: Config) -> None:
 def build_config(values: dict[str, Any] | None = None, *, config_file: str | None = None,
                  overrides: list[str] | None = None) -> Config:
     """Merge YAML file < explicit values < key=value overrides into one validated Config."""
+    merged = merge_options(values, config_file=config_file, overrides=overrides)
+    unknown = [k for k in merged if k not in _NAMES]
+    if unknown:
+        raise UserError("config: " + "; ".join(f"unknown key '{k}'{_hint(k)}" for k in unknown))
+    return Config(**merged)
+
+
+def merge_options(values: dict[str, Any] | None = None, *, config_file: str | None = None,
+                  overrides: list[str] | None = None) -> dict[str, Any]:
+    """YAML file < explicit values < key=value overrides, as given (not yet validated): what a search keeps
+    as its fixed base."""
     merged: dict[str, Any] = {}
     if config_file:
         merged.update(load_yaml(config_file))
@@ -232,10 +243,7 @@ def build_config(values: dict[str, Any] | None = None, *, config_file: str | Non
             raise UserError(f"override '{item}': expected key=value, e.g. lr=0.01")
         key, value = item.split("=", 1)
         merged[key.strip().replace("-", "_")] = value.strip()
-    unknown = [k for k in merged if k not in _NAMES]
-    if unknown:
-        raise UserError("config: " + "; ".join(f"unknown key '{k}'{_hint(k)}" for k in unknown))
-    return Config(**merged)
+    return merged
 
 
 def load_yaml(path: str) -> dict[str, Any]:

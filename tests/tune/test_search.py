@@ -67,6 +67,13 @@ def test_final_retrains_the_choice_on_train_and_validation_and_tests_only_that(t
     assert not any(rundir.is_finished(tmp_path / r.study / "trials" / d) for d in os.listdir(tmp_path / r.study / "trials"))
 
 
+def test_a_finite_space_smaller_than_the_trials_runs_each_combination_once(tmp_path, capsys):
+    r = trainwell.search({"hidden": ["16", "32"]}, sampler="bayes", trials=5, out=str(tmp_path),
+                         **{**BASE, "hidden": None})
+    assert sorted(t["params"]["hidden"] for t in r.trials) == ["16", "32"]
+    assert "only 2 combinations" in capsys.readouterr().err
+
+
 def test_grid_runs_every_point_once(tmp_path):
     space = {"lr": [0.03, 0.1], "hidden": ["16", "32"]}
     r = trainwell.search(space, sampler="grid", out=str(tmp_path), **{**BASE, "hidden": None})
@@ -100,6 +107,8 @@ def test_bad_input_one_line(tmp_path):
         trainwell.search({"lr": [0.05, 0.1]}, sampler="tpe", out=str(tmp_path), **BASE)
     with pytest.raises(UserError, match="--storage mysql"):
         trainwell.search({"lr": [0.05, 0.1]}, storage="mysql://x", out=str(tmp_path), **BASE)
+    with pytest.raises(UserError, match="cannot open it"):  # nobody listens on port 1
+        trainwell.search({"lr": [0.05, 0.1]}, storage="postgresql://me:pw@127.0.0.1:1/x", out=str(tmp_path), **BASE)
     import torch
 
     with pytest.raises(UserError, match="model: search takes options that can be written down"):

@@ -44,7 +44,7 @@ def search(space: str | dict, *, sampler: str = "bayes", trials: int | None = No
            **options: Any) -> SearchResult:
     """Search `space` (a YAML file or a dict) with every other option as the fixed base; then test the best
     configuration once. Rerunning the same call resumes the study."""
-    from trainwell.config import build_config, load_yaml
+    from trainwell.config import build_config, merge_options
 
     _check_choice("sampler", sampler, SAMPLERS)
     _check_choice("pruner", pruner, PRUNERS)
@@ -58,8 +58,7 @@ def search(space: str | dict, *, sampler: str = "bayes", trials: int | None = No
     if objects:  # every trial (and every worker process, on any machine) rebuilds the run from written options
         raise UserError(f"{', '.join(objects)}: search takes options that can be written down; give a model as "
                         "'FILE.py:FUNCTION' and data as a file or a built-in name")
-    base = {**(load_yaml(config_file) if config_file else {}), **{k: v for k, v in options.items() if v is not None},
-            **_overrides(overrides)}
+    base = merge_options(options, config_file=config_file, overrides=overrides)
     base.pop("monitor", None)  # selection follows the search's metric
     build_config(base)  # the base alone must be valid: one line naming the field otherwise
     parsed = load_space(space, base, sampler) if isinstance(space, str) else parse_space(space, base, sampler)
@@ -73,6 +72,13 @@ def search(space: str | dict, *, sampler: str = "bayes", trials: int | None = No
     url = storage_url(storage, study_dir)
     spec = Study(name, study_dir, url, base, parsed, sampler, trials, metric, pruner, int(base.get("seed") or 0),
                  heartbeat)
+    finite = all(p.kind == "categorical" or p.kind == "int" for p in parsed.params)
+    if sampler != "grid" and finite and len(parsed.grid()) <= (trials or DEFAULT_TRIALS):
+        # random or TPE draws would repeat combinations: every one of them, once, is the better search
+        print(f"search: the space has only {len(parsed.grid())} combinations; running each once (--sampler grid)",
+              file=sys.stderr)
+        sampler = spec.sampler = "grid"
+        trials = None
     if sampler == "grid":
         spec.grid = parsed.grid()
         if trials is not None and trials > len(spec.grid):
@@ -82,8 +88,8 @@ def search(space: str | dict, *, sampler: str = "bayes", trials: int | None = No
         spec.trials = DEFAULT_TRIALS
     cores = os.cpu_count() or 1
     spec.threads = max(1, cores // jobs) if jobs > 1 else 0
+    _, created = open_study(spec)  # a storage that cannot be opened leaves no study folder behind
     os.makedirs(study_dir, exist_ok=True)
-    _, created = open_study(spec)
     _write_record(spec)
     if not quiet:
         _intro(spec, created, jobs, timeout)
@@ -99,16 +105,6 @@ def search(space: str | dict, *, sampler: str = "bayes", trials: int | None = No
 def _check_choice(flag: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise UserError(f"--{flag} {value}: choose one of {', '.join(choices)}")
-
-
-def _overrides(items: list[str] | None) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UserError(f"{item}: expected key=value, e.g. lr=0.01")
-        out[key.replace("-", "_")] = value
-    return out
 
 
 def _default_name(space: str | dict, base: dict[str, Any]) -> str:
