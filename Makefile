@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: setup data postgres demo test test-fast bench clean
+.PHONY: setup data postgres browser demo test test-fast bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -34,13 +34,22 @@ postgres:
 	  else echo "PostgreSQL missing: run 'sudo apt-get install postgresql' (the search tests need it)"; fi; \
 	fi
 
+# Chromium for the report tests (headless, driven by Playwright; Playwright's own browser download is not used).
+browser:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    (apt-get install -y -qq chromium || (apt-get update -qq && apt-get install -y -qq chromium)); \
+	  else echo "Chromium missing: run 'sudo apt-get install chromium' (the report tests need it)"; fi; \
+	fi
+
 demo: setup
 	$(VENV)/bin/trainwell train --name demo-$$(date +%Y%m%d-%H%M%S)
 
-test: setup postgres
+test: setup postgres browser
 	$(PY) -m pytest -q
 
-test-fast: setup
+test-fast: setup browser
 	$(PY) -m pytest -q -m "not slow"
 
 bench: setup

@@ -75,6 +75,9 @@ def test_resumed_run_has_the_same_monitor_records(tmp_path):
     resumed = _train(tmp_path, "cut", monitor_every=4)
     a, b = rundir.read_monitors(whole.dir), rundir.read_monitors(resumed.dir)
     assert json.dumps(a) == json.dumps(b)
+    units_a, units_b = rundir.read_tensors(whole.dir, rundir.UNITS), rundir.read_tensors(resumed.dir, rundir.UNITS)
+    assert units_a.keys() == units_b.keys() and any(k.startswith("init/") for k in units_a)
+    assert all(torch.equal(units_a[k], units_b[k]) for k in units_a)
 
 
 def test_default_interval():

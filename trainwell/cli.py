@@ -21,6 +21,8 @@ EXAMPLES = """examples:
   trainwell search --show search-space-fashion-mnist  # the trials table, best trial, importances
   trainwell doctor --data my.csv --model mlp         # the course's checks before a long run
   trainwell diagnose runs/NAME                       # what went wrong, and the command that fixes it
+  trainwell report runs/NAME                         # rewrite runs/NAME/report.html (also mid-run)
+  trainwell report runs/A runs/B --out ab.html       # runs side by side: curves, summaries, config differences
   trainwell summary --model resnet --depth 20        # parameters, FLOPs, measured epoch time
   trainwell evaluate runs/NAME
   trainwell ablate runs/NAME --remove conv3,conv4    # retrain without those layers, compare
@@ -151,6 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", metavar="RUN|auto", help="run directory to carry on, or 'auto' for the latest "
                      "interrupted run")
     run.add_argument("--quiet", action="store_true", help="no progress output")
+    run.add_argument("--tensorboard", metavar="DIR", help="also write TensorBoard event files (scalars, weight and "
+                     "gradient histograms) to DIR/NAME (needs: pip install tensorboard)")
     t.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. lr=0.01")
     s = sub.add_parser("summary", help="parameters and FLOPs per layer, and a measured epoch time",
                        usage="trainwell summary [train options] [key=value ...]",
@@ -200,6 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     srch.add_argument("--show", metavar="STUDY", help="print a study's trials, best trial and importances; run nothing")
     srch.add_argument("--out", default="runs", metavar="DIR", help="folder that holds the study folder (runs)")
     srch.add_argument("--quiet", action="store_true", help="no progress output")
+    srch.add_argument("--tensorboard", metavar="DIR", help="also write each trial's TensorBoard event files to "
+                      "DIR/STUDY/TRIAL (needs: pip install tensorboard)")
     srch.add_argument("--config", dest="config_file", metavar="FILE.yaml", help="YAML file of base options")
     _add_train_flags(q)
     q.add_argument("overrides", nargs="*", metavar="key=value", help="base overrides, e.g. epochs=5")
@@ -223,6 +229,15 @@ def build_parser() -> argparse.ArgumentParser:
                        "RUN/diagnosis.json at the end of every run. Codes: see the README.")
     g.add_argument("run", help="run directory")
     g.add_argument("--json", action="store_true", help="print the findings as JSON")
+    o = sub.add_parser("report", help="a self-contained HTML report of a run, of runs side by side, or of a search",
+                       description="One run directory: writes RUN/report.html (every run writes it at its end; this "
+                       "refreshes it, also while the run is still training). Several runs: one page with their "
+                       "curves overlaid, their summaries in one table and the settings that differ highlighted. "
+                       "A search's study directory: its trials, parameters against the metric and importances. "
+                       "The file needs no network: figures and styles are inside it.")
+    o.add_argument("runs", nargs="+", metavar="RUN", help="run directories, or one study directory")
+    o.add_argument("--out", metavar="FILE.html", help="where to write (default: RUN/report.html, STUDY/report.html, "
+                   "or comparison.html for several runs)")
     n = sub.add_parser("ensemble", help="average the class probabilities of several runs on one test set")
     n.add_argument("runs", nargs="+", metavar="RUN", help="run directories (at least two)")
     n.add_argument("--data", help="score on this data instead of the runs' own test split")
@@ -286,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         args.argv = list(sys.argv[1:] if argv is None else argv)
-        commands = {"train": _train, "search": _search, "doctor": _doctor, "diagnose": _diagnose, "summary": _summary, "ablate": _ablate, "ensemble": _ensemble,
+        commands = {"train": _train, "search": _search, "doctor": _doctor, "diagnose": _diagnose, "report": _report, "summary": _summary, "ablate": _ablate, "ensemble": _ensemble,
                     "evaluate": _evaluate, "predict": _predict, "augment-preview": _augment_preview}
         return commands[args.command](args)
     except UserError as e:
@@ -308,7 +323,7 @@ def _train(args: argparse.Namespace) -> int:
 
     values = {key: getattr(args, key) for _, key, _, _ in TRAIN_FLAGS if getattr(args, key) is not None}
     train(values, out=args.out, name=args.name, resume=args.resume, quiet=args.quiet,
-          config_file=args.config_file, overrides=args.overrides)
+          config_file=args.config_file, overrides=args.overrides, tensorboard=args.tensorboard)
     return 0
 
 
@@ -324,7 +339,8 @@ def _search(args: argparse.Namespace) -> int:
     values = {key: getattr(args, key) for _, key, _, _ in TRAIN_FLAGS if getattr(args, key) is not None}
     search(args.space, sampler=args.sampler, trials=args.trials, timeout=args.timeout, jobs=args.jobs,
            storage=args.storage, study=args.study, metric=args.metric, pruner=args.pruner, final=args.final,
-           out=args.out, quiet=args.quiet, config_file=args.config_file, overrides=args.overrides, **values)
+           out=args.out, quiet=args.quiet, config_file=args.config_file, overrides=args.overrides,
+           tensorboard=args.tensorboard, **values)
     return 0
 
 
@@ -348,6 +364,13 @@ def _diagnose(args: argparse.Namespace) -> int:
     except OSError as e:  # a read-only run directory still gets its diagnosis printed
         print(f"trainwell: note: {args.run}/diagnosis.json not written ({e.strerror})", file=sys.stderr)
     print(report.to_json() if args.json else report.render())
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from trainwell.report import report
+
+    print(report(args.runs, args.out))
     return 0
 
 

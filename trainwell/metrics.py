@@ -23,11 +23,12 @@ def rank_counts(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, x: Any, y: torch.Tensor, precision: Precision, preprocess: Any = None,
-             batch_size: int | None = None) -> dict[str, float]:
+             batch_size: int | None = None, outputs: dict[str, torch.Tensor] | None = None) -> dict[str, float]:
     """Mean loss, top-1 error and (with more than 5 classes) top-5 error of `model` on (x, y).
 
     x is model inputs, or raw inputs (a tensor, array or Rows) that `preprocess` turns into them a batch
-    at a time."""
+    at a time. Given an `outputs` dict, the same pass also fills it with each example's predicted class
+    ("predicted") and the probability the model gave it ("confidence"), on the CPU."""
     if len(y) == 0:
         return {}
     batch_size = batch_size or eval_batch_size(x)
@@ -38,6 +39,7 @@ def evaluate(model: nn.Module, x: Any, y: torch.Tensor, precision: Precision, pr
     counts = torch.zeros(6, dtype=torch.long, device=dev)
     predicted = labelled = None  # per-class counts of predictions and of labels
     num_classes = None
+    kept: list[tuple[torch.Tensor, torch.Tensor]] = []
     for i in range(0, len(y), batch_size):
         xb = prepare_batch(x[i:i + batch_size], precision, preprocess)
         yb = y[i:i + batch_size].to(dev, non_blocking=True)
@@ -49,7 +51,13 @@ def evaluate(model: nn.Module, x: Any, y: torch.Tensor, precision: Precision, pr
         counts += rank_counts(logits, yb)
         p, t = (torch.bincount(v, minlength=num_classes)[:num_classes] for v in (logits.argmax(1), yb))
         predicted, labelled = (p, t) if predicted is None else (predicted + p, labelled + t)
+        if outputs is not None:
+            conf, cls = logits.softmax(1).max(1)
+            kept.append((cls.cpu(), conf.cpu()))
     model.train(was_training)
+    if outputs is not None and kept:
+        outputs["predicted"] = torch.cat([c for c, _ in kept])
+        outputs["confidence"] = torch.cat([p for _, p in kept])
     n = len(y)
     c = counts.tolist()
     out = {"loss": loss_sum.item() / n, "error": 1 - c[0] / n}

@@ -35,12 +35,8 @@ def augment_preview(out: str = "augment-preview.png", examples: int = 8, copies:
     pre = splits.preprocess
     if pre.kind != "image":
         raise UserError(f"{cfg.data}: holds feature vectors, not images; augmentation only applies to images")
-    rows = _one_per_class(splits.y_train.cpu().numpy(), examples, cfg.seed)
-    raw = splits.x_train[torch.as_tensor(rows)]
-    x = pre.apply(raw)
-    aug = Augment(cfg.augment)
-    torch.manual_seed(cfg.seed)
-    shown = [x] + [aug(x) for _ in range(copies)]
+    samples = augment_samples(splits, cfg.augment, cfg.seed, examples, copies)
+    rows, shown = samples["rows"].tolist(), samples["images"]
     c, h, w = pre.shape
     zoom = max(1, CELL // max(h, w))
     ch, cw = h * zoom, w * zoom
@@ -51,14 +47,31 @@ def augment_preview(out: str = "augment-preview.png", examples: int = 8, copies:
     for i, row in enumerate(rows):
         top = 18 + i * (ch + 4)
         draw.text((4, top + ch // 2 - 6), pre.classes[int(splits.y_train[row])][:16], fill="black")
-        for j, batch in enumerate(shown):
-            img = Image.fromarray(_pixels(batch[i], pre)).resize((cw, ch), Image.NEAREST)
+        for j in range(copies + 1):
+            img = Image.fromarray(shown[i, j].numpy()).resize((cw, ch), Image.NEAREST)
             grid.paste(img, (LABEL_W + j * (cw + 4), top))
     tmp = f"{out}.{os.getpid()}.tmp.png"
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     grid.save(tmp)
     os.replace(tmp, out)  # a half-written picture is never left under the asked name
     return {"out": out, "examples": len(rows), "copies": copies, "augment": cfg.augment, "data": cfg.data}
+
+
+def augment_samples(splits: Any, augment: str, seed: int, examples: int = 8, copies: int = 6) -> dict[str, torch.Tensor]:
+    """Training images, one of each class first, and augmented copies, as display pixels: "images" is
+    (examples, 1 + copies, H, W[, 3]) uint8, the original first; "rows" and "labels" say which images.
+    Draws its random numbers from a forked generator: a run that calls it computes what it would without."""
+    pre = splits.preprocess
+    rows = _one_per_class(splits.y_train.cpu().numpy(), examples, seed)
+    x = pre.apply(splits.x_train[torch.as_tensor(rows)])
+    aug = Augment(augment)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        shown = [x] + [aug(x) for _ in range(copies)]
+    images = torch.stack([torch.stack([torch.from_numpy(_pixels(b[i], pre)) for b in shown])
+                          for i in range(len(rows))])
+    return {"rows": torch.as_tensor(rows), "labels": splits.y_train[torch.as_tensor(rows)].cpu().long(),
+            "images": images}
 
 
 def _one_per_class(y: np.ndarray, n: int, seed: int) -> list[int]:

@@ -39,7 +39,7 @@ from trainwell.rundir import Run
 from trainwell.trainer import Trainer
 from trainwell.tta import with_tta
 
-__all__ = ["Prepared", "Run", "finish", "fit", "keep", "prepare", "test", "train"]
+__all__ = ["Prepared", "Run", "finish", "fit", "keep", "prepare", "test", "train", "write_diagnosis", "write_report"]
 
 
 @dataclass
@@ -60,7 +60,7 @@ class Prepared:
 def train(config: Config | dict | None = None, *, model: str | nn.Module | None = None, data: Any = None,
           test_data: Any = None, callbacks: Iterable[Any] = (), out: str = "runs", name: str | None = None,
           resume: str | None = None, quiet: bool = False, config_file: str | None = None,
-          overrides: list[str] | None = None, **options: Any) -> Run:
+          overrides: list[str] | None = None, tensorboard: str | None = None, **options: Any) -> Run:
     """Train, select on validation, test once, and keep the evidence in `out/name/`.
 
     >>> run = trainwell.train(data="digits", hidden=[64], epochs=5)   # doctest: +SKIP
@@ -68,21 +68,47 @@ def train(config: Config | dict | None = None, *, model: str | nn.Module | None 
 
     `model` may be your own nn.Module (its weights are kept unless you pass init="glorot" or "kaiming")
     and `data`/`test_data` torch Datasets of (x, y) pairs; any Config field can be passed as a keyword
-    (lr=0.01, optimizer="adam", ...).
+    (lr=0.01, optimizer="adam", ...). With `tensorboard`, the run also writes TensorBoard event files to
+    TENSORBOARD/NAME.
     """
+    callbacks = list(callbacks)
+    if tensorboard:
+        from trainwell.callbacks.tensorboard import require
+
+        require()  # before anything is written
     prep = prepare(config, model=model, data=data, test_data=test_data, out=out, name=name, resume=resume,
                    config_file=config_file, overrides=overrides, **options)
+    if tensorboard:
+        from trainwell.callbacks.tensorboard import TensorBoard
+
+        callbacks.append(TensorBoard(os.path.join(tensorboard, os.path.basename(os.path.normpath(prep.dir)))))
     try:
         trainer = fit(prep, callbacks=callbacks, quiet=quiet)
     except TrainingFailed as e:  # why it failed, beside the last good checkpoint
-        _write_diagnosis(prep.dir, quiet=True, failure={"reason": str(e), "events": getattr(e, "events", [])})
+        write_diagnosis(prep.dir, quiet=True, failure={"reason": str(e), "events": getattr(e, "events", [])})
+        write_report(prep.dir, quiet=True)
         raise
     run = finish(prep, trainer, quiet=quiet)
-    _write_diagnosis(prep.dir, quiet=quiet)
+    write_diagnosis(prep.dir, quiet=quiet)
+    write_report(prep.dir, quiet=quiet)
     return run
 
 
-def _write_diagnosis(run_dir: str, quiet: bool, failure: dict[str, Any] | None = None) -> None:
+def write_report(run_dir: str, quiet: bool = True) -> None:
+    """report.html: the run's evidence on one page. A failure to draw it never fails the run: say so."""
+    from trainwell.report import write_run_report
+
+    try:
+        path = write_run_report(run_dir)
+    except Exception as e:  # noqa: BLE001 -- the trained, tested run is on disk; a drawing bug must not lose it
+        print(f"trainwell: note: no report.html written ({type(e).__name__}: {e}); the run itself is saved",
+              file=sys.stderr)
+        return
+    if not quiet:
+        print(f"report: {path}", flush=True)
+
+
+def write_diagnosis(run_dir: str, quiet: bool, failure: dict[str, Any] | None = None) -> None:
     """diagnosis.json: the triage of the run (trainwell diagnose RUN prints the same)."""
     from trainwell.doctor import diagnose
 
@@ -170,6 +196,7 @@ def fit(prep: Prepared, callbacks: Iterable[Any] = (), quiet: bool = False) -> T
         env.update(auto=first.get("auto", {}), started=first.get("started"), resumed=env["started"])
     env.update(classes=prep.splits.num_classes, input_shape=list(prep.splits.preprocess.shape))
     rundir.create(prep.dir, cfg, env)
+    _write_augment_samples(prep)
     if not quiet:
         for key, why in prep.choices.items():
             print(f"auto {key} -> {why}", flush=True)
@@ -187,6 +214,19 @@ def fit(prep: Prepared, callbacks: Iterable[Any] = (), quiet: bool = False) -> T
     trainer.fit()
     trainer.wall_s = time.perf_counter() - t0
     return trainer
+
+
+def _write_augment_samples(prep: Prepared) -> None:
+    """What the augmentation does to a few training images, for the report (forked RNG: changes nothing)."""
+    from trainwell.augment import Augment
+    from trainwell.preview import augment_samples
+
+    cfg, splits = prep.config, prep.splits
+    if splits.preprocess.kind != "image" or not Augment(cfg.augment) or len(splits.y_train) == 0:
+        return
+    if not os.path.exists(rundir.path(prep.dir, rundir.AUGMENT_SAMPLES)):
+        rundir.write_tensors(prep.dir, rundir.AUGMENT_SAMPLES,
+                             augment_samples(splits, cfg.augment, cfg.seed, examples=8, copies=5))
 
 
 def finish(prep: Prepared, trainer: Trainer, quiet: bool = False) -> Run:
@@ -220,7 +260,9 @@ def test(run_dir: str, quiet: bool = False, model: nn.Module | None = None, spli
         x_test, y_test, preprocess, tta = splits.x_test, splits.y_test, splits.preprocess, rundir.read_run(run_dir).config.tta
     y_test = torch.as_tensor(y_test)
     # the test set is scored as validation was: with the run's test-time augmentation
-    scored = _score_test(with_tta(model, tta), x_test, y_test, precision, preprocess)
+    outputs: dict[str, torch.Tensor] = {}
+    scored = _score_test(with_tta(model, tta), x_test, y_test, precision, preprocess, outputs)
+    _write_test_outputs(run_dir, x_test, y_test, outputs, preprocess)
     summary = {"test": scored, "test_accuracy": 1 - scored["error"], **rundir.read_selected(run_dir)}
     if tta != "none":  # the network's own score beside it, so the averaging's share is on record
         summary["test_without_tta"] = _score_test(model, x_test, y_test, precision, preprocess)
@@ -234,9 +276,33 @@ def test(run_dir: str, quiet: bool = False, model: nn.Module | None = None, spli
     return rundir.read_run(run_dir)
 
 
-def _score_test(model: nn.Module, x: Any, y: torch.Tensor, precision: Precision, preprocess: Any) -> dict[str, float]:
+def _score_test(model: nn.Module, x: Any, y: torch.Tensor, precision: Precision, preprocess: Any,
+                outputs: dict[str, torch.Tensor] | None = None) -> dict[str, float]:
     """Every look at a test set goes through here (a search's tests assert how often)."""
-    return evaluate(model, x, y, precision, preprocess)
+    return evaluate(model, x, y, precision, preprocess, outputs=outputs)
+
+
+WORST_SHOWN = 24  # the most confidently wrong test images kept for the report
+
+
+def _write_test_outputs(run_dir: str, x: Any, y: torch.Tensor, outputs: dict[str, torch.Tensor],
+                        preprocess: Any) -> None:
+    """Per test example, label / prediction / confidence (the report's confusion matrix and per-class error),
+    and for images the raw pixels of the most confidently wrong ones, from the same single pass."""
+    if "predicted" not in outputs:
+        return
+    labels = y.cpu().long()
+    tensors = {"label": labels, "predicted": outputs["predicted"].long(), "confidence": outputs["confidence"].float()}
+    if preprocess is not None and preprocess.kind == "image":
+        wrong = torch.nonzero(tensors["predicted"] != labels).flatten()
+        worst = wrong[tensors["confidence"][wrong].argsort(descending=True)[:WORST_SHOWN]]
+        if len(worst):
+            ordered = worst.sort().values  # read in file order (memory-mapped Rows), then back to worst-first
+            rows = x[ordered.numpy()] if isinstance(x, np.ndarray) else x[ordered]
+            order = worst.sort().indices.argsort()
+            tensors["worst_index"] = worst
+            tensors["worst_images"] = torch.as_tensor(np.asarray(rows))[order].contiguous()
+    rundir.write_tensors(run_dir, rundir.TEST_OUTPUTS, tensors)
 
 
 class _HistoryWriter(Callback):

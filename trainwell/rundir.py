@@ -1,6 +1,8 @@
 """The run directory: the one owner of its file names, its writers and its reader.
 
     runs/NAME/  config.yaml  env.json  history.jsonl  model.safetensors  model.json  summary.json  checkpoints/
+                selected.json  diagnosis.json  monitors.jsonl  filters.safetensors  units.safetensors
+                test_outputs.safetensors  augment_samples.safetensors  report.html
 
 `trainwell train` writes it through the functions here; evaluate, predict (and the report, diagnose and
 search) read it through `read_run`. No other module spells one of these file names.
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +37,10 @@ SELECTED = "selected.json"   # what selection on validation found; summary.json 
 DIAGNOSIS = "diagnosis.json"
 MONITORS = "monitors.jsonl"
 FILTERS = "filters.safetensors"
+UNITS = "units.safetensors"                  # activation snapshots of the layer monitors
+TEST_OUTPUTS = "test_outputs.safetensors"    # per test example: label, prediction, confidence (+ worst images)
+AUGMENT_SAMPLES = "augment_samples.safetensors"
+REPORT = "report.html"
 CHECKPOINTS = "checkpoints"
 
 
@@ -151,13 +158,36 @@ def write_diagnosis(run_dir: str, diagnosis: dict[str, Any]) -> None:
     _write_json(path(run_dir, DIAGNOSIS), diagnosis)
 
 
-def write_monitors(run_dir: str, records: list[dict[str, Any]], filters: dict[str, torch.Tensor]) -> None:
-    """The layer monitors' records (rewritten whole, atomically) and the first layer's weights."""
-    from safetensors.torch import save
-
+def write_monitors(run_dir: str, records: list[dict[str, Any]], filters: dict[str, torch.Tensor],
+                   units: dict[str, torch.Tensor] | None = None) -> None:
+    """The layer monitors' records (rewritten whole, atomically), the first layer's weights and the
+    activation snapshots."""
     atomic_write(path(run_dir, MONITORS), "".join(json.dumps(r) + "\n" for r in records).encode(), durable=False)
     if filters:
-        atomic_write(path(run_dir, FILTERS), save({k: v.contiguous() for k, v in filters.items()}), durable=False)
+        write_tensors(run_dir, FILTERS, filters, durable=False)
+    if units:
+        write_tensors(run_dir, UNITS, units, durable=False)
+
+
+def write_tensors(run_dir: str, name: str, tensors: dict[str, torch.Tensor], durable: bool = True) -> None:
+    from safetensors.torch import save
+
+    atomic_write(path(run_dir, name), save({k: v.contiguous() for k, v in tensors.items()}), durable=durable)
+
+
+def read_tensors(run_dir: str, name: str) -> dict[str, torch.Tensor]:
+    """One of the run's safetensors files (never a pickle), {} when absent or unreadable: the files read
+    this way are evidence for the report, not something a run needs."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    try:
+        with open(path(run_dir, name), "rb") as f:
+            return load(f.read())
+    except (OSError, ValueError, RuntimeError, SafetensorError) as e:
+        if os.path.exists(path(run_dir, name)):
+            print(f"trainwell: note: {path(run_dir, name)} is unreadable ({type(e).__name__}); left out", file=sys.stderr)
+        return {}
 
 
 def read_monitors(run_dir: str) -> list[dict[str, Any]]:

@@ -10,9 +10,12 @@ Every `every` steps, `LayerMonitor` records
   the limits for tanh/sigmoid), the share of dead units (0 for every probe example), and the mean absolute
   correlation between units;
 and the first layer's weights (conv filters, or an MLP's input weights) at the start and at the latest
-epoch's end.
+epoch's end. At the same two moments, a snapshot of each activation layer on the probe batch: a histogram
+of its outputs, each unit's share of probe examples on which it is off (its sparsity across samples), and
+the correlation matrix of its first units -- what the report draws.
 
-Records go to `monitors.jsonl` and the filters to `filters.safetensors` in the run directory. The probe is
+Records go to `monitors.jsonl`, the filters to `filters.safetensors` and the snapshots to
+`units.safetensors` in the run directory. The probe is
 a forward pass in eval mode without gradients: it draws no random numbers and changes no state, so a run
 with monitors computes exactly what it computes without them.
 """
@@ -29,6 +32,8 @@ PROBE = 256              # examples in the probe batch
 RECORDS_PER_EPOCH = 4    # the default interval: about this many records an epoch ...
 MIN_EVERY = 50           # ... but never more often than every this many steps
 MAX_UNITS = 256          # units whose correlation is measured, per layer
+SNAPSHOT_UNITS = 32      # units whose correlation matrix a snapshot keeps, per layer
+HIST_BINS = 40           # bins of a snapshot's activation histogram
 # the module kinds the monitors (and the doctor's depth checks) look at
 ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.ReLU6, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.Hardtanh)
 SATURATING = (nn.Tanh, nn.Sigmoid, nn.Hardtanh)
@@ -44,6 +49,7 @@ class LayerMonitor(Callback):
         self.run_dir, self.every = run_dir, every
         self.records: list[dict[str, Any]] = []
         self.filters: dict[str, torch.Tensor] = {}
+        self.units: dict[str, torch.Tensor] = {}    # "init/<layer>/hist", "latest/<layer>/corr", ...
         self._before: list[torch.Tensor] | None = None
         self._grad_norms: torch.Tensor | None = None
         self._probe: torch.Tensor | None = None
@@ -61,6 +67,8 @@ class LayerMonitor(Callback):
                                     trainer.precision, trainer.splits.preprocess)
         if self._layers and "init" not in self.filters:
             self.filters["init"] = self._layers[0][1].weight.detach().float().cpu().clone()
+        if not any(k.startswith("init/") for k in self.units):
+            self.units.update(self._snapshot("init", self._probe_outputs(trainer)))
 
     def on_after_backward(self, trainer: Any) -> None:
         if trainer.state.step % self.every:
@@ -88,6 +96,8 @@ class LayerMonitor(Callback):
     def on_epoch_end(self, trainer: Any) -> None:
         if self._layers:  # the first layer at the start and now (two tensors: checkpoints stay small)
             self.filters["latest"] = self._layers[0][1].weight.detach().float().cpu().clone()
+        self.units = {k: v for k, v in self.units.items() if not k.startswith("latest/")}
+        self.units.update(self._snapshot("latest", self._probe_outputs(trainer)))
         self._write()
 
     def on_fit_end(self, trainer: Any) -> None:
@@ -95,30 +105,32 @@ class LayerMonitor(Callback):
 
     # --- probe ----------------------------------------------------------------------------------------------
     @torch.no_grad()
-    def _unit_stats(self, trainer: Any) -> dict[str, dict[str, float]]:
+    def _probe_outputs(self, trainer: Any) -> dict[str, torch.Tensor]:
+        """Each activation layer's output on the probe batch, in eval mode (float32)."""
         outputs: dict[str, torch.Tensor] = {}
         hooks = [m.register_forward_hook(self._keep(name, outputs)) for name, m in self._acts]
         model = trainer.model
+        was_training = model.training
         try:
             model.eval()
             with trainer.precision.autocast():
                 model(self._probe)
         finally:
-            model.train()
+            model.train(was_training)
             for h in hooks:
                 h.remove()
+        return {name: outputs[name].float() for name, _ in self._acts if name in outputs}
+
+    def _unit_stats(self, trainer: Any) -> dict[str, dict[str, float]]:
+        outputs = self._probe_outputs(trainer)
         stats = {}
         for name, m in self._acts:
             if name not in outputs:
                 continue
-            a = outputs[name].float()
+            a = outputs[name]
             units = a.transpose(0, 1).reshape(a.shape[1], -1) if a.ndim > 2 else a.t()  # units x samples
-            if isinstance(m, SATURATING):
-                lo = 0.01 if isinstance(m, nn.Sigmoid) else -0.99
-                off = (a <= lo) | (a >= 0.99)
-            else:
-                off = a <= 0
-            per_unit = a.transpose(0, 1).reshape(a.shape[1], a.shape[0], -1).mean(2) if a.ndim > 2 else a.t()
+            off = _off(a, m)
+            per_unit = _per_unit(a)
             sub = per_unit[:MAX_UNITS]
             var = sub.var(1)
             live = var > 1e-12
@@ -132,6 +144,27 @@ class LayerMonitor(Callback):
                            else float(0.0), "correlation": mean_abs_corr}
         return stats
 
+    def _snapshot(self, when: str, outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Per activation layer: histogram of outputs (counts + edges), each unit's share of probe examples
+        on which it is off, and the correlation matrix (across examples) of the first units."""
+        kinds = dict(self._acts)
+        snap = {}
+        for name, a in outputs.items():
+            lo, hi = float(a.min()), float(a.max())
+            hi = hi if hi > lo else lo + 1e-6
+            key = f"{when}/{name}"
+            snap[f"{key}/hist"] = torch.histc(a.flatten(), HIST_BINS, lo, hi)
+            snap[f"{key}/edges"] = torch.linspace(lo, hi, HIST_BINS + 1)
+            off = _off(a, kinds[name])
+            # a conv unit is off on an example when it is off at most of its positions
+            off_per_example = off.float().transpose(0, 1).reshape(a.shape[1], a.shape[0], -1).mean(2) \
+                if a.ndim > 2 else off.float().t()
+            snap[f"{key}/unit_off"] = (off_per_example > 0.5).float().mean(1)
+            sub = _per_unit(a)[:SNAPSHOT_UNITS]
+            corr = torch.corrcoef(sub) if sub.shape[0] > 1 else torch.ones(1, 1)
+            snap[f"{key}/corr"] = torch.nan_to_num(corr, nan=0.0)  # a constant unit correlates with nothing
+        return {k: v.float().cpu().contiguous() for k, v in snap.items()}
+
     @staticmethod
     def _keep(name: str, outputs: dict[str, torch.Tensor]):
         def hook(_m: nn.Module, _inp: Any, out: torch.Tensor) -> None:
@@ -144,12 +177,26 @@ class LayerMonitor(Callback):
             return
         from trainwell import rundir
 
-        rundir.write_monitors(self.run_dir, self.records, self.filters)
+        rundir.write_monitors(self.run_dir, self.records, self.filters, self.units)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"records": self.records, "filters": dict(self.filters)}
+        return {"records": self.records, "filters": dict(self.filters), "units": dict(self.units)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.records = list(state["records"])
         self.filters = dict(state["filters"])
+        self.units = dict(state.get("units", {}))
         self._before = None  # a rollback may land between a step's two hooks
+
+
+def _off(a: torch.Tensor, m: nn.Module) -> torch.Tensor:
+    """Where a unit is off: <= 0 for rectifiers, near the limits for tanh / sigmoid."""
+    if isinstance(m, SATURATING):
+        lo = 0.01 if isinstance(m, nn.Sigmoid) else -0.99
+        return (a <= lo) | (a >= 0.99)
+    return a <= 0
+
+
+def _per_unit(a: torch.Tensor) -> torch.Tensor:
+    """units x examples: a conv unit's mean over its positions."""
+    return a.transpose(0, 1).reshape(a.shape[1], a.shape[0], -1).mean(2) if a.ndim > 2 else a.t()

@@ -8,6 +8,7 @@ Trials select on validation; the chosen configuration alone is tested, once (stu
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -41,9 +42,10 @@ def search(space: str | dict, *, sampler: str = "bayes", trials: int | None = No
            jobs: int = 1, storage: str | None = None, study: str | None = None, metric: str = "valid_error",
            pruner: str = "auto", final: bool = False, out: str = "runs", quiet: bool = False,
            config_file: str | None = None, overrides: list[str] | None = None, heartbeat: int = HEARTBEAT_S,
-           **options: Any) -> SearchResult:
+           tensorboard: str | None = None, **options: Any) -> SearchResult:
     """Search `space` (a YAML file or a dict) with every other option as the fixed base; then test the best
-    configuration once. Rerunning the same call resumes the study."""
+    configuration once. Rerunning the same call resumes the study. With `tensorboard`, each trial also writes
+    TensorBoard event files to TENSORBOARD/STUDY/TRIAL."""
     from trainwell.config import build_config, merge_options
 
     _check_choice("sampler", sampler, SAMPLERS)
@@ -88,6 +90,11 @@ def search(space: str | dict, *, sampler: str = "bayes", trials: int | None = No
         spec.trials = DEFAULT_TRIALS
     cores = os.cpu_count() or 1
     spec.threads = max(1, cores // jobs) if jobs > 1 else 0
+    if tensorboard:
+        from trainwell.callbacks.tensorboard import require
+
+        require()
+        spec.tensorboard = os.path.join(os.path.abspath(tensorboard), name)
     _, created = open_study(spec)  # a storage that cannot be opened leaves no study folder behind
     os.makedirs(study_dir, exist_ok=True)
     _write_record(spec)
@@ -102,6 +109,28 @@ def search(space: str | dict, *, sampler: str = "bayes", trials: int | None = No
     return conclude(spec, final=final, quiet=quiet, jobs_table=jobs > 1)  # several workers: rows came in any order
 
 
+def load(study: str, out: str = "runs", storage: str | None = None) -> tuple[Study, list[dict[str, Any]]]:
+    """A study (running or done) and its trials as rows, read from its storage; changes nothing."""
+    import optuna
+
+    from trainwell.tune.study import quiet_optuna
+
+    study_dir = study if os.path.isdir(study) else os.path.join(out, study)
+    name = os.path.basename(os.path.normpath(study_dir))
+    if storage is None and not os.path.isfile(os.path.join(study_dir, "study.db")):
+        raise UserError(f"--show {study}: no study there (no {os.path.join(study_dir, 'study.db')}); give the study "
+                        "folder, or --storage for a shared one")
+    url = storage_url(storage, study_dir)
+    quiet_optuna()
+    probe = Study(name, study_dir, url, {}, Space([]), "random", None)
+    try:
+        ost = optuna.load_study(study_name=name, storage=probe.storage())
+    except KeyError:
+        raise UserError(f"--show {study}: the storage holds no study named '{name}'") from None
+    spec = from_record(name, study_dir, url, ost.user_attrs)
+    return spec, [trial_row(t) for t in ost.get_trials(deepcopy=False)]
+
+
 def _check_choice(flag: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise UserError(f"--{flag} {value}: choose one of {', '.join(choices)}")
@@ -109,6 +138,7 @@ def _check_choice(flag: str, value: str, choices: tuple[str, ...]) -> None:
 
 def _default_name(space: str | dict, base: dict[str, Any]) -> str:
     stem = os.path.splitext(os.path.basename(space))[0] if isinstance(space, str) else "space"
+    stem = re.sub(r"^search[-_]?(?=.)", "", stem)  # search_fashion.yaml -> search-fashion-..., not search-search_...
     data = os.path.basename(os.path.normpath(str(base.get("data") or "fashion-mnist")))
     return "".join(c if c.isalnum() or c in "._-" else "_" for c in f"search-{stem}-{data}")
 
@@ -137,7 +167,7 @@ def _run_workers(spec: Study, jobs: int, deadline: float | None, quiet: bool) ->
     """J worker processes on this machine; this one prints each trial as it ends."""
     from trainwell.tune.study import quiet_optuna
 
-    env = {**os.environ, "TRAINWELL_STORAGE": spec.storage_url}
+    env = {**os.environ, "TRAINWELL_STORAGE": spec.storage_url, "TRAINWELL_TENSORBOARD": spec.tensorboard or ""}
     procs = []
     for w in range(jobs):
         cmd = [sys.executable, "-m", "trainwell.tune.worker", spec.dir, spec.name, str(w), str(spec.heartbeat),
@@ -206,6 +236,7 @@ def conclude(spec: Study, final: bool = False, quiet: bool = False, jobs_table: 
     result = SearchResult(spec.name, spec.dir, best["number"], best["params"], best["value"], spec.metric, accuracy,
                           tested_dir, rows, imp)
     _write_summary(spec, result)
+    _write_reports(spec, tested_dir, quiet)
     if not quiet:
         counts = {s: sum(r["state"] == s for r in shown(rows)) for s in ("complete", "pruned", "diverged", "failed")}
         if jobs_table:
@@ -237,7 +268,7 @@ def _test_best(spec: Study, best: dict[str, Any], final: bool, quiet: bool) -> t
         if not quiet:
             print(f"final: retraining trial {best['number']}'s configuration on train + validation for {epochs} "
                   "epochs (its selected epoch)", flush=True)
-        run = train(options, out=spec.dir, name="final", quiet=quiet)
+        run = train(options, out=spec.dir, name="final", quiet=quiet, tensorboard=spec.tensorboard)
         _link_best(spec.dir, "final")
         return run.dir, run.summary["test_accuracy"]
     run_dir = os.path.join(spec.dir, best["run"])
@@ -250,6 +281,25 @@ def _test_best(spec: Study, best: dict[str, Any], final: bool, quiet: bool) -> t
         test(run_dir, quiet=True)
     _link_best(spec.dir, best["run"])
     return run_dir, rundir.read_run(run_dir).summary["test_accuracy"]
+
+
+def _write_reports(spec: Study, tested_dir: str | None, quiet: bool) -> None:
+    """The tested run's report.html, then the study's, which links to it. Drawing never fails a search."""
+    from trainwell import rundir
+    from trainwell.report.study import write_study_report
+    from trainwell.run import write_diagnosis, write_report
+
+    if tested_dir and not os.path.isfile(rundir.path(tested_dir, rundir.REPORT)):
+        if not os.path.isfile(rundir.path(tested_dir, rundir.DIAGNOSIS)):
+            write_diagnosis(tested_dir, quiet=True)
+        write_report(tested_dir, quiet=True)
+    try:
+        path = write_study_report(spec.dir)
+    except Exception as e:  # noqa: BLE001 -- the search's results are on disk; a drawing bug must not lose them
+        print(f"trainwell: note: no study report written ({type(e).__name__}: {e})", file=sys.stderr)
+        return
+    if not quiet:
+        print(f"report: {path}", flush=True)
 
 
 def _link_best(study_dir: str, target: str) -> None:
@@ -275,24 +325,8 @@ def _write_summary(spec: Study, result: SearchResult) -> None:
 
 def show(study: str, out: str = "runs", storage: str | None = None) -> SearchResult:
     """The table, best trial and importances of a study (running or done); changes nothing."""
-    import optuna
-
-    from trainwell.tune.study import quiet_optuna
-
-    study_dir = study if os.path.isdir(study) else os.path.join(out, study)
-    name = os.path.basename(os.path.normpath(study_dir))
-    if storage is None and not os.path.isfile(os.path.join(study_dir, "study.db")):
-        raise UserError(f"--show {study}: no study there (no {os.path.join(study_dir, 'study.db')}); give the study "
-                        "folder, or --storage for a shared one")
-    url = storage_url(storage, study_dir)
-    quiet_optuna()
-    probe = Study(name, study_dir, url, {}, Space([]), "random", None)
-    try:
-        ost = optuna.load_study(study_name=name, storage=probe.storage())
-    except KeyError:
-        raise UserError(f"--show {study}: the storage holds no study named '{name}'") from None
-    spec = from_record(name, study_dir, url, ost.user_attrs)
-    rows = [trial_row(t) for t in ost.get_trials(deepcopy=False)]
+    spec, rows = load(study, out, storage)
+    study_dir, name = spec.dir, spec.name
     print(table(rows, spec.space.names(), spec.metric))
     complete = [r for r in rows if r["state"] == "complete" and r["value"] is not None]
     best = min(complete, key=lambda r: r["value"]) if complete else None

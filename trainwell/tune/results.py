@@ -78,7 +78,12 @@ def importances(rows: list[dict[str, Any]], space: Space) -> dict[str, float]:
         params = {n: r["params"][n] for n in varied}
         scratch.add_trial(optuna.trial.create_trial(params=params, distributions={n: dists[n] for n in varied},
                                                     value=r["value"]))
+    import warnings
+
     try:
-        return {k: round(float(v), 3) for k, v in optuna.importance.get_param_importances(scratch, params=varied).items()}
+        with warnings.catch_warnings():  # "importances will be equal" and the like: the numbers say it
+            warnings.simplefilter("ignore")
+            found = optuna.importance.get_param_importances(scratch, params=varied)
+        return {k: round(float(v), 3) for k, v in found.items()}
     except (RuntimeError, ValueError):  # too few distinct results to split on
         return {}

@@ -54,6 +54,7 @@ class Study:
     heartbeat: int = HEARTBEAT_S
     grid: list[dict[str, Any]] = field(default_factory=list)
     threads: int = 0               # torch threads per worker (not part of what the study is)
+    tensorboard: str | None = None  # TensorBoard folder of this study's trials (nor is this)
 
     @property
     def trials_dir(self) -> str:
@@ -317,8 +318,13 @@ def run_trial(study: Study, trial: Any) -> tuple[Any, float | None]:
     scale = longest / prep.config.epochs if longest and "epochs" in values and prep.config.epochs else 1.0
     pruning = Pruning(trial, study.metric, scale)
     started = time.perf_counter()
+    callbacks: list[Any] = [pruning]
+    if study.tensorboard:
+        from trainwell.callbacks.tensorboard import TensorBoard
+
+        callbacks.append(TensorBoard(os.path.join(study.tensorboard, name)))
     try:
-        trainer = fit(prep, callbacks=[pruning], quiet=True)
+        trainer = fit(prep, callbacks=callbacks, quiet=True)
     except TrainingFailed as e:  # diverged for good: a result about this configuration, ranked as pruned
         trial.set_user_attr("stopped", f"diverged: {e}")
         history = rundir.read_run(run_dir).history

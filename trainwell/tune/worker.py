@@ -21,6 +21,7 @@ def main(argv: list[str]) -> int:
     record = optuna.load_study(study_name=name, storage=probe.storage()).user_attrs
     study = from_record(name, study_dir, url, record, heartbeat=int(heartbeat))
     study.threads = int(threads)
+    study.tensorboard = os.environ.get("TRAINWELL_TENSORBOARD") or None
     try:
         work(study, int(index), float(deadline) or None)
     except UserError as e:

@@ -1,0 +1,59 @@
+"""Rendering: the sections a run has and only those, user strings as text, one self-contained file."""
+import html
+import re
+
+from trainwell import rundir
+from trainwell.report import report, write_run_report
+from trainwell.report.data import run_data
+from trainwell.report.render import render_comparison, render_run
+from tests.report.conftest import NASTY
+
+ALL = ["verdict", "summary", "curves", "weights", "units", "filters", "test", "augment", "config"]
+
+
+def _sections(page: str) -> list[str]:
+    return re.findall(r'<(?:section|div) id="([a-z-]+)"', page)
+
+
+def test_every_run_writes_its_report(mlp_run, conv_run, tabular_run):
+    for run in (mlp_run, conv_run, tabular_run):
+        page = open(rundir.path(run, rundir.REPORT), encoding="utf-8").read()
+        assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
+
+
+def test_sections_present_and_absent(mlp_run, conv_run, tabular_run):
+    assert _sections(render_run(run_data(conv_run))) == ALL
+    assert _sections(render_run(run_data(mlp_run))) == [s for s in ALL if s != "augment"]
+    tab = render_run(run_data(tabular_run))
+    assert "filters" not in _sections(tab) and "augment" not in _sections(tab)
+    assert "most confidently wrong" not in tab and "<img" not in tab
+
+
+def test_self_contained(conv_run):
+    page = render_run(run_data(conv_run))
+    assert "<script" not in page.lower()              # no script at all, so none from a class name either
+    assert not re.search(r'(src|href)="(https?:)?//', page)  # nothing fetched from a network
+    assert re.search(r'src="data:image/png;base64,', page)
+
+
+def test_hostile_class_names_are_text(conv_run):
+    page = render_run(run_data(conv_run))
+    for name in NASTY:
+        assert name not in page or name == "Ünïcødé 雪 ✓"  # the markup-like ones only appear escaped
+        assert html.escape(name, quote=True) in page
+    assert "<img src=x" not in page and "onerror=alert" in page  # as escaped text, not as an attribute
+
+
+def test_comparison_highlights_what_differs(mlp_run, tabular_run, tmp_path):
+    out = report([mlp_run, tabular_run], str(tmp_path / "cmp.html"))
+    page = open(out, encoding="utf-8").read()
+    assert page.count('class="diff"') >= 2 and ">data<" in page
+    assert "mlp" in page and "tab" in page
+    assert 'validation error</text>' in page  # the overlaid curves
+    runs = [run_data(mlp_run), run_data(mlp_run)]
+    assert "share every setting" in render_comparison(runs, [])
+
+
+def test_refresh_mid_run_and_other_output(mlp_run, tmp_path):
+    out = write_run_report(mlp_run, str(tmp_path / "elsewhere.html"))
+    assert open(out, encoding="utf-8").read().count("<svg") >= 8
