@@ -57,3 +57,25 @@ def test_comparison_highlights_what_differs(mlp_run, tabular_run, tmp_path):
 def test_refresh_mid_run_and_other_output(mlp_run, tmp_path):
     out = write_run_report(mlp_run, str(tmp_path / "elsewhere.html"))
     assert open(out, encoding="utf-8").read().count("<svg") >= 8
+
+
+def test_a_failed_run_gets_a_report_with_its_verdict(tmp_path):
+    import pytest
+
+    import trainwell
+    from trainwell.errors import TrainingFailed
+
+    with pytest.raises(TrainingFailed):
+        trainwell.train(data="digits", model="mlp", epochs=2, lr=1e30, optimizer="sgd", schedule="constant",
+                        out=str(tmp_path), name="boom", quiet=True)
+    page = (tmp_path / "boom" / rundir.REPORT).read_text(encoding="utf-8")
+    assert "diagnosis: diverged" in page and 'id="test"' not in page
+
+
+def test_early_stopping_is_marked(tmp_path):
+    import trainwell
+
+    run = trainwell.train(data="digits", model="mlp", epochs=40, patience=1, lr=0.3, out=str(tmp_path), name="es",
+                          quiet=True)
+    assert run.summary["stop_reason"].startswith("early stopping")
+    assert ">early stop</text>" in (tmp_path / "es" / rundir.REPORT).read_text(encoding="utf-8")

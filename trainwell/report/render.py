@@ -194,6 +194,9 @@ def curves_section(d: dict[str, Any]) -> str:
         marks.append({"x": c["best_epoch"], "label": f"selected ({c['best_epoch']})", "color": "#067647"})
     for e in c["events"]:
         marks.append({"x": e["epoch"], "label": e["event"], "color": "#b42318"})
+    stop = ((d.get("summary") or d.get("selected") or {}).get("stop_reason")) or ""
+    if stop.startswith("early stopping") and ep:
+        marks.append({"x": ep[-1], "label": "early stop", "color": "#b54708"})
 
     def lines(keys: list[tuple[str, str]]) -> list[dict[str, Any]]:
         return [{"name": label, "x": ep, "y": ser[k], "dash": k.startswith("valid")} for k, label in keys if k in ser]
@@ -217,7 +220,6 @@ def curves_section(d: dict[str, Any]) -> str:
     if c["events"]:
         parts.append("<h3>Events</h3>" + table([(e["epoch"], e["event"], e["reason"], e.get("lr_factor"))
                                                 for e in c["events"]], ("epoch", "event", "why", "lr factor")))
-    stop = ((d.get("summary") or d.get("selected") or {}).get("stop_reason")) or ""
     if stop:
         parts.append(f'<p class="note">Training stopped: {esc(stop)}.</p>')
     return section("curves", "Learning curves", parts)
