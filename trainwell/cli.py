@@ -155,6 +155,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress output")
     run.add_argument("--tensorboard", metavar="DIR", help="also write TensorBoard event files (scalars, weight and "
                      "gradient histograms) to DIR/NAME (needs: pip install tensorboard)")
+    run.add_argument("--nproc", type=int, metavar="N", help="data-parallel over N local processes: runs this command "
+                     "under torchrun on loopback (the same as torchrun --nproc-per-node N -m trainwell train ...)")
+    run.add_argument("--max-restarts", type=int, default=0, metavar="N", help="with --nproc: restart the group up to N "
+                     "times after a process dies; it resumes from the last checkpoint (0)")
     t.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. lr=0.01")
     s = sub.add_parser("summary", help="parameters and FLOPs per layer, and a measured epoch time",
                        usage="trainwell summary [train options] [key=value ...]",
@@ -319,12 +323,35 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from trainwell import distributed
+    from trainwell.errors import UserError
+
+    if args.nproc is not None and not distributed.launched():
+        if args.nproc < 1 or args.max_restarts < 0:
+            raise UserError(f"--nproc {args.nproc} / --max-restarts {args.max_restarts}: need N >= 1 and restarts >= 0")
+        return distributed.launch(args.nproc, _without(args.argv, ("--nproc", "--max-restarts")), args.max_restarts)
     from trainwell.run import train
 
     values = {key: getattr(args, key) for _, key, _, _ in TRAIN_FLAGS if getattr(args, key) is not None}
-    train(values, out=args.out, name=args.name, resume=args.resume, quiet=args.quiet,
-          config_file=args.config_file, overrides=args.overrides, tensorboard=args.tensorboard)
+    try:
+        train(values, out=args.out, name=args.name, resume=args.resume, quiet=args.quiet,
+              config_file=args.config_file, overrides=args.overrides, tensorboard=args.tensorboard)
+    finally:
+        distributed.shutdown()
     return 0
+
+
+def _without(argv: list[str], flags: tuple[str, ...]) -> list[str]:
+    """argv less the given flags and their values (as `--flag V` or `--flag=V`)."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a in flags:
+            skip = True
+        elif not a.startswith(tuple(f + "=" for f in flags)):
+            out.append(a)
+    return out
 
 
 def _search(args: argparse.Namespace) -> int:

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from trainwell import auto, optim, rundir
+from trainwell import auto, distributed, optim, rundir
 from trainwell.callbacks.base import Callback
 from trainwell.callbacks.early_stopping import EarlyStopping
 from trainwell.callbacks.layers import LayerMonitor
@@ -85,12 +85,18 @@ def train(config: Config | dict | None = None, *, model: str | nn.Module | None 
     try:
         trainer = fit(prep, callbacks=callbacks, quiet=quiet)
     except TrainingFailed as e:  # why it failed, beside the last good checkpoint
-        write_diagnosis(prep.dir, quiet=True, failure={"reason": str(e), "events": getattr(e, "events", [])})
-        write_report(prep.dir, quiet=True)
+        if distributed.world().main:
+            write_diagnosis(prep.dir, quiet=True, failure={"reason": str(e), "events": getattr(e, "events", [])})
+            write_report(prep.dir, quiet=True)
         raise
+    w = distributed.world()
+    if not w.main:  # under torchrun rank 0 alone tests and writes; the others wait for its files
+        w.barrier()
+        return rundir.read_run(prep.dir)
     run = finish(prep, trainer, quiet=quiet)
     write_diagnosis(prep.dir, quiet=quiet)
     write_report(prep.dir, quiet=quiet)
+    w.barrier()
     return run
 
 
@@ -136,9 +142,10 @@ def prepare(config: Config | dict | None = None, *, model: str | nn.Module | Non
         options["data"] = f"python:{type(data).__name__}"  # recorded in config.yaml; the data came in memory
     values = config.to_dict() if isinstance(config, Config) else dict(config or {})
     values.update(options)
+    w = distributed.world()  # joins the process group when started by torchrun
     run_dir, resuming = "", False
     if name is not None or resume is not None:  # else the name waits for `auto` to name the model
-        run_dir, resuming = rundir.locate(out, name, resume)
+        run_dir, resuming = _locate(w, out, name, resume)
     if resuming:
         cfg = _resume_config(run_dir, values, config_file, overrides)
     else:
@@ -154,7 +161,7 @@ def prepare(config: Config | dict | None = None, *, model: str | nn.Module | Non
         raise UserError(f"tta={cfg.tta}: mirrors images, but {cfg.data} holds feature vectors; use tta=none")
     if not run_dir:
         label = type(user_model).__name__ if user_model is not None else cfg.model
-        run_dir, resuming = rundir.locate(out, rundir.default_name(cfg.data, label), None)
+        run_dir, resuming = _locate(w, out, None, None, default=rundir.default_name(cfg.data, label))
     torch.manual_seed(cfg.seed)
     if user_model is None:
         spec = model_spec(cfg, list(splits.preprocess.shape), splits.num_classes)
@@ -167,7 +174,8 @@ def prepare(config: Config | dict | None = None, *, model: str | nn.Module | Non
             spec["outputs"] = cfg.outputs
     net = initialise(net, cfg.init)
     _check_forward(net, splits, spec)
-    precision = choose(cfg.device, cfg.precision, any(isinstance(m, nn.Conv2d) for m in net.modules()))
+    precision = choose(distributed.device_for(w, cfg.device), cfg.precision,
+                       any(isinstance(m, nn.Conv2d) for m in net.modules()))
     lr_found = None
     if cfg.lr == "auto":  # the course's protocol on a subset, on copies of the model; config.yaml keeps the pick
         from trainwell.doctor.lr import describe, lr_range
@@ -187,33 +195,73 @@ def prepare(config: Config | dict | None = None, *, model: str | nn.Module | Non
     return prep
 
 
+def _locate(w: distributed.World, out: str, name: str | None, resume: str | None,
+            default: str | None = None) -> tuple[str, bool]:
+    """rundir.locate, decided by rank 0 alone under torchrun (a rank that looked a moment later could see
+    the folder rank 0 just made) and broadcast; an error there is raised on every rank. After torchrun
+    restarted the group, a run without --name carries on the run this launch started."""
+    found: tuple[str, bool] | str = ("", False)
+    if w.main:
+        try:
+            if name is None and resume is None and distributed.restarted() and distributed.run_id():
+                earlier = rundir.run_of_launch(out, distributed.run_id())
+                saved = earlier is not None and bool(os.listdir(rundir.checkpoints(earlier))
+                                                     if os.path.isdir(rundir.checkpoints(earlier)) else [])
+                found = (earlier, saved) if earlier else rundir.locate(out, default, None)
+            else:
+                found = rundir.locate(out, name or default, resume)
+        except UserError as e:
+            found = str(e)
+    found = w.broadcast(found)
+    if isinstance(found, str):
+        raise UserError(found)
+    return found[0], found[1]
+
+
 def fit(prep: Prepared, callbacks: Iterable[Any] = (), quiet: bool = False) -> Trainer:
     """Create (or reopen) the run directory, train, and select the best epoch on validation."""
     cfg = prep.config
-    env = environment(cfg, prep.precision, prep.choices)
-    if prep.resuming:  # what `auto` chose, and when, was decided when the run started
-        first = rundir.read_run(prep.dir).env
-        env.update(auto=first.get("auto", {}), started=first.get("started"), resumed=env["started"])
-    env.update(classes=prep.splits.num_classes, input_shape=list(prep.splits.preprocess.shape))
-    rundir.create(prep.dir, cfg, env)
-    _write_augment_samples(prep)
+    w = distributed.world()
+    quiet = quiet or not w.main  # one progress bar, rank 0's
+    if w.main:  # under torchrun rank 0 alone writes the run directory
+        env = environment(cfg, prep.precision, prep.choices)
+        if prep.resuming:  # what `auto` chose, and when, was decided when the run started
+            first = rundir.read_run(prep.dir).env
+            env.update(auto=first.get("auto", {}), started=first.get("started"), resumed=env["started"])
+        env.update(classes=prep.splits.num_classes, input_shape=list(prep.splits.preprocess.shape))
+        if w.distributed:
+            env.update(world_size=w.size, backend=_backend(), torchrun_run_id=distributed.run_id())
+        rundir.create(prep.dir, cfg, env)
+        _write_augment_samples(prep)
+    w.barrier()
     if not quiet:
         for key, why in prep.choices.items():
             print(f"auto {key} -> {why}", flush=True)
+        if w.distributed:
+            print(f"distributed: {w.size} processes ({_backend()}), global batch {cfg.batch_size} = "
+                  f"{w.size} x {cfg.batch_size // w.size}" + ("" if cfg.batch_size % w.size == 0 else " + 1"),
+                  flush=True)
     builtin: list[Any] = [EarlyStopping(cfg.patience)] if cfg.patience else []
-    builtin.append(_HistoryWriter(prep.dir))
-    if cfg.monitor_every != 0:
-        builtin.append(LayerMonitor(prep.dir, cfg.monitor_every))
+    if w.main:
+        builtin.append(_HistoryWriter(prep.dir))
+        if cfg.monitor_every != 0:
+            builtin.append(LayerMonitor(prep.dir, cfg.monitor_every))
     if not quiet:
         builtin.append(Progress())
     trainer = Trainer(prep.model, prep.splits.without_test(), cfg, prep.precision, [*builtin, *callbacks],
-                      checkpoint_dir=rundir.checkpoints(prep.dir))
+                      checkpoint_dir=rundir.checkpoints(prep.dir), world=w)
     if prep.resuming and not trainer.resume_latest():
         raise UserError(f"{prep.dir}: no valid checkpoint to resume from; start a new run instead")
     t0 = time.perf_counter()
     trainer.fit()
     trainer.wall_s = time.perf_counter() - t0
     return trainer
+
+
+def _backend() -> str:
+    import torch.distributed as dist
+
+    return dist.get_backend() if dist.is_initialized() else "none"
 
 
 def _write_augment_samples(prep: Prepared) -> None:

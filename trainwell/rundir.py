@@ -123,6 +123,22 @@ def latest_unfinished(out: str) -> str | None:
     return max(runs, key=os.path.getmtime) if runs else None
 
 
+def run_of_launch(out: str, run_id: str) -> str | None:
+    """The unfinished run that torchrun launch `run_id` started (env.json records it), after a restart."""
+    if not os.path.isdir(out):
+        return None
+    for d in sorted(os.listdir(out)):
+        run_dir = os.path.join(out, d)
+        try:
+            with open(path(run_dir, ENV), encoding="utf-8") as f:
+                env = json.load(f)
+        except (OSError, ValueError):
+            continue
+        if isinstance(env, dict) and env.get("torchrun_run_id") == run_id and not is_finished(run_dir):
+            return run_dir
+    return None
+
+
 def checkpoints(run_dir: str) -> str:
     return path(run_dir, CHECKPOINTS)
 

@@ -17,14 +17,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from trainwell import auto, distributed
 from trainwell import checkpoint as ckpt
 from trainwell.augment import Augment
-from trainwell import auto
 from trainwell.auto import default_monitor
 from trainwell.callbacks.base import EVENTS, as_callback
 from trainwell.callbacks.monitor import Monitor, check_metric
 from trainwell.config import Config
 from trainwell.data.splits import Splits, on_device
+from trainwell.distributed import World
 from trainwell.divergence import Guard
 from trainwell.errors import Interrupted, TrainingFailed
 from trainwell.history import History
@@ -102,13 +103,15 @@ class Trainer:
     """
 
     def __init__(self, model: nn.Module, splits: Splits, config: Config, precision: Precision,
-                 callbacks: Iterable[Any] = (), checkpoint_dir: str | None = None) -> None:
+                 callbacks: Iterable[Any] = (), checkpoint_dir: str | None = None, world: World | None = None) -> None:
         config, _ = auto.resolve(config, splits, user_model=model)  # a no-op when run.prepare already did it
         self.config, self.splits, self.precision = config, splits, precision
+        self.world = world or distributed.world()  # one process unless started by torchrun
         self.model = model.to(precision.device)
         if precision.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        self.step_model = torch.compile(self.model) if config.compile else self.model
+        ddp = distributed.wrap(self.model, self.world, precision.device)  # gradients averaged over ranks
+        self.step_model = torch.compile(ddp) if config.compile else ddp
         self.eval_model = with_tta(self.model, config.tta)  # how validation (and later test) scores it
         self.augment = Augment(config.augment)
         self._params = [p for p in self.model.parameters() if p.requires_grad]
@@ -126,6 +129,8 @@ class Trainer:
         self.history = History()
         n, bs = len(splits.y_train), config.batch_size
         self.state.steps_per_epoch = (n + bs - 1) // bs
+        if 0 < n % bs < self.world.size:  # a last batch too small to give every rank an example is dropped
+            self.state.steps_per_epoch -= 1
         self.optimizer = build_optimizer(config.optimizer, self.model.parameters(), config.resolved_lr(),
                                          config.momentum, config.weight_decay, fused=precision.device.type == "cuda")
         # Raw inputs in memory move to the device once, so a batch is an index operation there, not a copy.
@@ -216,7 +221,13 @@ class Trainer:
             loss = F.cross_entropy(logits, yb, weight=self.class_weight, label_smoothing=self.config.label_smoothing)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        self.state.loss = loss.detach()
+        local_loss = self.state.loss = loss.detach()
+        if self.world.distributed:  # every rank judges the same loss, and stops at the same step
+            agreed = torch.stack([local_loss.float(), torch.tensor(float(self._interrupted), device=loss.device)])
+            self.world.all_reduce(agreed)
+            self.state.loss = agreed[0] / self.world.size
+            if agreed[1] > 0:
+                self._interrupted = max(self._interrupted, 1)
         self._dispatch("on_after_backward")
         # The divergence guard reads the loss every `check_every` steps (every step on a CPU: a bad
         # update is then never applied). Every GRAD_EVERY steps the gradients are checked too; a
@@ -235,7 +246,7 @@ class Trainer:
         self.state.batch += 1
         # Metrics are summed many steps at a time, in a few ops on the device: per-step ops cost a
         # small model (a 0.7 ms MLP step) more than its own arithmetic.
-        self._pending.append((logits.detach(), yb, self.state.loss, norms))
+        self._pending.append((logits.detach(), yb, local_loss, norms))
         self._pending_size += logits.numel()
         if self._pending_size >= PENDING_LOGITS:
             self._sum_pending()
@@ -256,13 +267,15 @@ class Trainer:
             order = order.to(x.device)
         for b in range(start, self.state.steps_per_epoch):
             idx = order[b * bs:(b + 1) * bs]
+            if self.world.distributed:  # this rank's share of the global batch
+                idx = idx.tensor_split(self.world.size)[self.world.rank]
             # raw rows: an index operation on the device, or (Rows) read from the memory-mapped file;
             # normalised a batch at a time
             xb = prepare_batch(x[idx], self.precision, self.splits.preprocess)
             yield xb, y[idx.to(y.device)]
 
     def _epoch_record(self) -> dict[str, Any]:
-        a = self._epoch_sums()
+        a = self._epoch_sums(over_ranks=True)
         n = max(1.0, a["seen"])
         record: dict[str, Any] = {"epoch": self.state.epoch + 1, "step": self.state.step,
                                   "lr": self.optimizer.param_groups[0]["lr"],
@@ -279,7 +292,7 @@ class Trainer:
         record["time_s"] = round(self._elapsed, 3)
         record["samples_per_s"] = round(n / self._elapsed, 1) if self._elapsed > 0 else None
         self._acc = self._zero_accumulators()
-        return record
+        return self.world.broadcast(record)  # rank 0's numbers: every rank selects and stops on the same record
 
     def _keep_best(self, record: dict[str, Any]) -> None:
         if self.best.improved(record):
@@ -317,12 +330,15 @@ class Trainer:
         self._pending_size = 0
         return torch.zeros(len(ACC_FIELDS) + 6, dtype=torch.float64, device=self.precision.device)
 
-    def _epoch_sums(self) -> dict[str, float]:
+    def _epoch_sums(self, over_ranks: bool = False) -> dict[str, float]:
         self._sum_pending()
-        v = self._acc.tolist()
+        acc, seen = self._acc, float(self._seen)
+        if over_ranks and self.world.distributed:
+            both = self.world.all_reduce(torch.cat([acc, acc.new_tensor([seen])]))
+            acc, seen = both[:-1], float(both[-1])
+        v = acc.tolist()
         ranks = v[len(ACC_FIELDS):]
-        return {**dict(zip(ACC_FIELDS, v)), "correct1": ranks[0], "correct5": sum(ranks[:5]),
-                "seen": float(self._seen)}
+        return {**dict(zip(ACC_FIELDS, v)), "correct1": ranks[0], "correct5": sum(ranks[:5]), "seen": seen}
 
     # --- divergence -------------------------------------------------------------------------------------
     def _check(self) -> None:
@@ -373,8 +389,8 @@ class Trainer:
                      "lr_after": self.optimizer.param_groups[0]["lr"], "peak_lr": self.schedule.base_lrs[0],
                      "recovery": g.recoveries, "started_over": start_over})
         self.save_checkpoint(force=True)  # on disk too, so that a resume carries on at the lower rate
-        if start_over and self.checkpoint_dir is not None:  # the abandoned run's later checkpoints must go,
-            ckpt.discard_after(self.checkpoint_dir, s.step)  # or a resume would pick the newest of them
+        if start_over and self.checkpoint_dir is not None and self.world.main:  # the abandoned run's later
+            ckpt.discard_after(self.checkpoint_dir, s.step)  # checkpoints must go, or a resume would pick them
             self.resumed_from = None
 
     def _start_over(self) -> None:
@@ -442,9 +458,12 @@ class Trainer:
         self.best_weights = state["best_weights"]
         self.optimizer.load_state_dict(state["optimizer"])  # moves its tensors to the parameters' device
         self.schedule.load_state_dict(state["schedule"])
-        ckpt.set_rng_state(state["rng"])
+        rngs = state.get("rng_ranks")
+        ckpt.set_rng_state(rngs[self.world.rank] if rngs and self.world.rank < len(rngs) else state["rng"])
         m, p = state["metrics"], state["progress"]
         self._acc, self._seen, self._elapsed = m["acc"].to(self.precision.device), m["seen"], m["elapsed"]
+        if m.get("over_ranks") and not self.world.main:  # rank 0 carries the sums of all ranks
+            self._acc, self._seen = torch.zeros_like(self._acc), 0
         s = self.state
         s.epoch, s.batch, s.step, s.best_epoch = p["epoch"], p["batch"], p["step"], p["best_epoch"]
         s.spent_s = p.get("spent_s", 0.0)
@@ -479,12 +498,24 @@ class Trainer:
         self._keep_good(state)
         if self.checkpoint_dir is None:
             return
+        if self.world.distributed:
+            state = self._for_disk(state)
+            if not self.world.main:
+                return
         protect = {self.resumed_from} if self.resumed_from is not None else set()
         try:
             ckpt.save_state(self.checkpoint_dir, self.state.step, state, protect=protect)
         except ValueError as e:  # non-finite buffers: keep the last good checkpoint instead
             raise TrainingFailed(f"{e} at step {self.state.step}; the last good checkpoint is kept. "
                                  "Lower the learning rate or check the data") from None
+
+    def _for_disk(self, state: dict[str, Any]) -> dict[str, Any]:
+        """Under torchrun rank 0 writes one checkpoint for all: the epoch's metric sums over every rank
+        (rank 0 takes them back on resume, the others start from zero) and every rank's RNG state."""
+        both = self.world.all_reduce(torch.cat([self._acc, self._acc.new_tensor([float(self._seen)])]))
+        rngs = self.world.gather(ckpt.rng_state())
+        metrics = dict(state["metrics"], acc=both[:-1], seen=int(both[-1]), over_ranks=True)
+        return dict(state, metrics=metrics, rng_ranks=rngs)
 
     def resume_latest(self) -> bool:
         """Load the newest checkpoint that verifies; False when there is none."""
