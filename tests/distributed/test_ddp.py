@@ -1,5 +1,4 @@
 """Data-parallel training with 2 CPU processes (gloo, loopback) against one process."""
-import json
 import os
 import subprocess
 import sys
@@ -55,14 +54,37 @@ def test_two_epochs_match_one_process_and_rank_0_alone_writes(tmp_path, capsys):
     assert sorted(os.listdir(tmp_path)) == ["one", "two"]  # one run directory, not one per rank
 
 
+def _only_run(folder):
+    (run,) = os.listdir(folder)
+    return rundir.read_run(str(folder / run))
+
+
+def _strip(history):
+    from trainwell.trainer import TIMING_KEYS
+
+    return [{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in history]
+
+
 @pytest.mark.slow
-def test_a_killed_rank_is_restarted_and_the_run_completes(tmp_path):
-    done = torchrun("kill", str(tmp_path), "1", "25", restarts=1)
+def test_a_killed_rank_is_restarted_and_the_run_resumes_bit_exactly(tmp_path):
+    done = torchrun("kill", str(tmp_path / "killed"), "1", "25", restarts=1)
     assert done.returncode == 0, done.stderr[-3000:]
-    (run,) = os.listdir(tmp_path)
-    r = rundir.read_run(str(tmp_path / run))
+    whole = torchrun("whole", str(tmp_path / "whole"))
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    r, w = _only_run(tmp_path / "killed"), _only_run(tmp_path / "whole")
     assert r.finished and [h["epoch"] for h in r.history] == [1, 2, 3]
     assert "resumed" in r.env  # the restarted group carried on the same run from its checkpoint
+    assert _strip(r.history) == _strip(w.history)  # every metric, to the bit
+    assert r.summary["test"] == w.summary["test"]
+
+
+@pytest.mark.slow
+def test_a_non_finite_loss_on_one_rank_is_recovered_by_all(tmp_path):
+    done = torchrun("poison", str(tmp_path), "1", "30", timeout=180)
+    assert done.returncode == 0, done.stderr[-3000:]
+    r = _only_run(tmp_path)
+    events = [e for h in r.history for e in h.get("events", [])]
+    assert len(events) == 1 and events[0]["event"] == "recovery" and r.finished
 
 
 def test_a_killed_rank_without_restarts_exits_non_zero_quickly(tmp_path):

@@ -2,6 +2,8 @@
 
     worker.py step OUT            one optimizer step on the first global batch; rank 0 saves the weights
     worker.py kill OUT RANK STEP  a 3-epoch run whose RANK SIGKILLs itself at STEP on the first attempt
+    worker.py whole OUT           the same run, uninterrupted
+    worker.py poison OUT RANK STEP  RANK's forward pass gives NaN once, at STEP
 """
 import os
 import signal
@@ -47,15 +49,37 @@ class KillAt(Callback):
             os.kill(os.getpid(), signal.SIGKILL)
 
 
+class PoisonAt(Callback):
+    def __init__(self, rank, step):
+        self.rank, self.step, self.done = rank, step, False
+
+    def on_fit_start(self, trainer):
+        def hook(module, inputs, output):
+            if trainer.world.rank == self.rank and trainer.state.step == self.step and not self.done:
+                self.done = True
+                return output * float("nan")
+        trainer.model.register_forward_hook(hook)
+
+
+def run(out, callbacks=()):
+    trainwell.train(dict(OPTIONS, epochs=3, checkpoint_every=10), out=out, quiet=True, callbacks=list(callbacks))
+
+
 def killed(out, rank, step):
-    trainwell.train(dict(OPTIONS, epochs=3, checkpoint_every=10), out=out, quiet=True,
-                    callbacks=[KillAt(int(rank), int(step))])
+    run(out, [KillAt(int(rank), int(step))])
 
 
 if __name__ == "__main__":
     mode, out, *rest = sys.argv[1:]
     try:
-        one_step(out) if mode == "step" else killed(out, *rest)
+        if mode == "step":
+            one_step(out)
+        elif mode == "kill":
+            killed(out, *rest)
+        elif mode == "poison":
+            run(out, [PoisonAt(int(rest[0]), int(rest[1]))])
+        else:
+            run(out)
     finally:
         from trainwell.distributed import shutdown
 
