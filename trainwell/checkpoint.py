@@ -136,6 +136,11 @@ def load_checkpoint(folder: str, step: int) -> tuple[dict[str, torch.Tensor], di
     return load(blob), body["meta"]
 
 
+def has_checkpoint(folder: str) -> bool:
+    """A complete checkpoint by its name (leftover temp files of a killed save do not count)."""
+    return os.path.isdir(folder) and bool(_steps(folder))
+
+
 def latest_checkpoint(folder: str) -> tuple[int, dict[str, torch.Tensor], dict[str, Any]] | None:
     """The newest checkpoint that verifies; corrupt or partial ones are skipped (and reported)."""
     import warnings

@@ -88,15 +88,15 @@ def world() -> World:
 
     w = World(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", "0")))
     if not dist.is_initialized():
-        cuda = torch.cuda.is_available() and os.environ.get("TRAINWELL_DEVICE", "auto") != "cpu"
-        if cuda:
+        cuda = torch.cuda.is_available()
+        if cuda:  # gloo for CPU tensors, NCCL for CUDA ones: --device cpu on a GPU machine works too
             torch.cuda.set_device(w.local_rank)
         # loopback unless the user named an interface: gloo otherwise binds to what the host name resolves to
         if os.environ.get("MASTER_ADDR", "127.0.0.1") in ("127.0.0.1", "localhost"):
             os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
         timeout = datetime.timedelta(seconds=TIMEOUT_S)
-        dist.init_process_group("nccl" if cuda else "gloo", store=_store(w, timeout), rank=w.rank, world_size=w.size,
-                                timeout=timeout)
+        dist.init_process_group("cpu:gloo,cuda:nccl" if cuda else "gloo", store=_store(w, timeout), rank=w.rank,
+                                world_size=w.size, timeout=timeout)
     return w
 
 
@@ -163,4 +163,15 @@ def launch(nproc: int, argv: list[str], max_restarts: int = 0) -> int:
     threads = str(max(1, (os.cpu_count() or 1) // nproc))  # the cores shared out (torchrun would say 1, loudly)
     env = {**os.environ, "GLOO_SOCKET_IFNAME": os.environ.get("GLOO_SOCKET_IFNAME", "lo"),
            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", threads)}
-    return subprocess.call(cmd, env=env)
+    import signal
+
+    child = subprocess.Popen(cmd, env=env)
+    previous = signal.signal(signal.SIGTERM, lambda *_: child.send_signal(signal.SIGTERM))  # pass it on
+    try:
+        while True:
+            try:
+                return child.wait()
+            except KeyboardInterrupt:  # torchrun and the workers got the same Ctrl-C: let them save and exit
+                continue
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -78,7 +78,7 @@ def train(config: Config | dict | None = None, *, model: str | nn.Module | None 
         require()  # before anything is written
     prep = prepare(config, model=model, data=data, test_data=test_data, out=out, name=name, resume=resume,
                    config_file=config_file, overrides=overrides, **options)
-    if tensorboard:
+    if tensorboard and distributed.world().main:
         from trainwell.callbacks.tensorboard import TensorBoard
 
         callbacks.append(TensorBoard(os.path.join(tensorboard, os.path.basename(os.path.normpath(prep.dir)))))
@@ -89,14 +89,11 @@ def train(config: Config | dict | None = None, *, model: str | nn.Module | None 
             write_diagnosis(prep.dir, quiet=True, failure={"reason": str(e), "events": getattr(e, "events", [])})
             write_report(prep.dir, quiet=True)
         raise
-    w = distributed.world()
-    if not w.main:  # under torchrun rank 0 alone tests and writes; the others wait for its files
-        w.barrier()
-        return rundir.read_run(prep.dir)
+    if not distributed.world().main:  # under torchrun rank 0 alone tests and writes (no collective follows:
+        return rundir.read_run(prep.dir)  # a long test on rank 0 must not time the others out)
     run = finish(prep, trainer, quiet=quiet)
     write_diagnosis(prep.dir, quiet=quiet)
     write_report(prep.dir, quiet=quiet)
-    w.barrier()
     return run
 
 
@@ -190,6 +187,11 @@ def prepare(config: Config | dict | None = None, *, model: str | nn.Module | Non
         cfg = dataclasses.replace(cfg, epochs=epochs)
         choices["epochs"] = (f"{epochs}: what fits the {cfg.time_budget:g} s time budget at ~{epoch_s:.1f} s per "
                              "epoch (training + validation, measured over a few steps on this device)")
+    if w.distributed:  # what rank 0 resolved (a measured lr or epoch count could differ by a hair) rules all
+        cfg = dataclasses.replace(cfg, **w.broadcast(cfg.to_dict()))
+        if cfg.batch_size < w.size:
+            raise UserError(f"batch_size {cfg.batch_size}: the global batch of {w.size} processes needs at least "
+                            f"{w.size} examples (one per process); give --batch-size {w.size} or more")
     prep = Prepared(run_dir, resuming, cfg, splits, net, spec, precision, choices, lr_found)
     Trainer.check(prep.config, prep.splits)  # the monitor names a metric this run will really record
     return prep
@@ -205,8 +207,9 @@ def _locate(w: distributed.World, out: str, name: str | None, resume: str | None
         try:
             if name is None and resume is None and distributed.restarted() and distributed.run_id():
                 earlier = rundir.run_of_launch(out, distributed.run_id())
-                saved = earlier is not None and bool(os.listdir(rundir.checkpoints(earlier))
-                                                     if os.path.isdir(rundir.checkpoints(earlier)) else [])
+                from trainwell.checkpoint import has_checkpoint
+
+                saved = earlier is not None and has_checkpoint(rundir.checkpoints(earlier))
                 found = (earlier, saved) if earlier else rundir.locate(out, default, None)
             else:
                 found = rundir.locate(out, name or default, resume)
@@ -230,7 +233,7 @@ def fit(prep: Prepared, callbacks: Iterable[Any] = (), quiet: bool = False) -> T
             env.update(auto=first.get("auto", {}), started=first.get("started"), resumed=env["started"])
         env.update(classes=prep.splits.num_classes, input_shape=list(prep.splits.preprocess.shape))
         if w.distributed:
-            env.update(world_size=w.size, backend=_backend(), torchrun_run_id=distributed.run_id())
+            env.update(world_size=w.size, backend=_backend(prep), torchrun_run_id=distributed.run_id())
         rundir.create(prep.dir, cfg, env)
         _write_augment_samples(prep)
     w.barrier()
@@ -238,7 +241,7 @@ def fit(prep: Prepared, callbacks: Iterable[Any] = (), quiet: bool = False) -> T
         for key, why in prep.choices.items():
             print(f"auto {key} -> {why}", flush=True)
         if w.distributed:
-            print(f"distributed: {w.size} processes ({_backend()}), global batch {cfg.batch_size} = "
+            print(f"distributed: {w.size} processes ({_backend(prep)}), global batch {cfg.batch_size} = "
                   f"{w.size} x {cfg.batch_size // w.size}" + ("" if cfg.batch_size % w.size == 0 else " + 1"),
                   flush=True)
     builtin: list[Any] = [EarlyStopping(cfg.patience)] if cfg.patience else []
@@ -248,6 +251,8 @@ def fit(prep: Prepared, callbacks: Iterable[Any] = (), quiet: bool = False) -> T
             builtin.append(LayerMonitor(prep.dir, cfg.monitor_every))
     if not quiet:
         builtin.append(Progress())
+    if w.distributed:  # the same weights everywhere (built before), but each rank its own dropout and augmentation
+        torch.manual_seed(cfg.seed * 1_000_003 + w.rank)
     trainer = Trainer(prep.model, prep.splits.without_test(), cfg, prep.precision, [*builtin, *callbacks],
                       checkpoint_dir=rundir.checkpoints(prep.dir), world=w)
     if prep.resuming and not trainer.resume_latest():
@@ -258,10 +263,8 @@ def fit(prep: Prepared, callbacks: Iterable[Any] = (), quiet: bool = False) -> T
     return trainer
 
 
-def _backend() -> str:
-    import torch.distributed as dist
-
-    return dist.get_backend() if dist.is_initialized() else "none"
+def _backend(prep: Prepared) -> str:
+    return "nccl" if prep.precision.device.type == "cuda" else "gloo"
 
 
 def _write_augment_samples(prep: Prepared) -> None:

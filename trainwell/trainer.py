@@ -106,7 +106,7 @@ class Trainer:
                  callbacks: Iterable[Any] = (), checkpoint_dir: str | None = None, world: World | None = None) -> None:
         config, _ = auto.resolve(config, splits, user_model=model)  # a no-op when run.prepare already did it
         self.config, self.splits, self.precision = config, splits, precision
-        self.world = world or distributed.world()  # one process unless started by torchrun
+        self.world = world or distributed.SINGLE  # run.fit passes torchrun's group; probes (capacity, lr) train alone
         self.model = model.to(precision.device)
         if precision.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -144,6 +144,7 @@ class Trainer:
         self.resumed_from: int | None = None
         self._acc = self._zero_accumulators()
         self._interrupted = 0
+        self._stop_agreed = False  # under torchrun: some rank was interrupted, as of the last step
         self._elapsed = 0.0
         self.wall_s = 0.0  # of the last fit, set by whoever times it
         self._saved_step = 0  # step of the last checkpoint
@@ -189,7 +190,7 @@ class Trainer:
         for xb, yb in self.batches(state.epoch, start=state.batch):
             self.train_step(xb, yb)
             self._dispatch("on_batch_end")
-            if self._interrupted:
+            if (self._stop_agreed if self.world.distributed else self._interrupted):
                 self._elapsed += time.perf_counter() - t0
                 self.save_checkpoint()
                 raise Interrupted(f"interrupted at epoch {state.epoch + 1}, step {state.step}; state saved. "
@@ -205,8 +206,8 @@ class Trainer:
         self.history.append(state.record)
         state.spent_s += self._elapsed + time.perf_counter() - t0
         state.epoch, state.batch, self._elapsed = state.epoch + 1, 0, 0.0
-        if cfg.time_budget and state.spent_s >= cfg.time_budget and state.epoch < cfg.epochs:
-            state.should_stop = True
+        if cfg.time_budget and self.world.broadcast(state.spent_s >= cfg.time_budget) and state.epoch < cfg.epochs:
+            state.should_stop = True  # rank 0's clock decides for all (its writing makes it the slowest)
             state.stop_reason = f"time budget of {cfg.time_budget:g} s spent after {state.epoch} epochs"
         self._dispatch("on_epoch_end")             # readers: early stopping, history file, progress
         if self._checkpoint_due() or not cfg.checkpoint_every:
@@ -226,8 +227,7 @@ class Trainer:
             agreed = torch.stack([local_loss.float(), torch.tensor(float(self._interrupted), device=loss.device)])
             self.world.all_reduce(agreed)
             self.state.loss = agreed[0] / self.world.size
-            if agreed[1] > 0:
-                self._interrupted = max(self._interrupted, 1)
+            self._stop_agreed = bool(agreed[1] > 0)  # acted on at this step's end, by every rank
         self._dispatch("on_after_backward")
         # The divergence guard reads the loss every `check_every` steps (every step on a CPU: a bad
         # update is then never applied). Every GRAD_EVERY steps the gradients are checked too; a
@@ -499,15 +499,28 @@ class Trainer:
         if self.checkpoint_dir is None:
             return
         if self.world.distributed:
-            state = self._for_disk(state)
-            if not self.world.main:
-                return
+            self._save_for_all(self._for_disk(state))
+            return
         protect = {self.resumed_from} if self.resumed_from is not None else set()
         try:
             ckpt.save_state(self.checkpoint_dir, self.state.step, state, protect=protect)
         except ValueError as e:  # non-finite buffers: keep the last good checkpoint instead
             raise TrainingFailed(f"{e} at step {self.state.step}; the last good checkpoint is kept. "
                                  "Lower the learning rate or check the data") from None
+
+    def _save_for_all(self, state: dict[str, Any]) -> None:
+        """Rank 0 writes; every rank learns whether it could, so none trains on alone after a failed save."""
+        error = None
+        if self.world.main:
+            protect = {self.resumed_from} if self.resumed_from is not None else set()
+            try:
+                ckpt.save_state(self.checkpoint_dir, self.state.step, state, protect=protect)
+            except (ValueError, OSError) as e:
+                error = f"{e} at step {self.state.step}"
+        error = self.world.broadcast(error)
+        if error:
+            raise TrainingFailed(f"checkpoint not saved: {error}; the last good checkpoint is kept. Lower the "
+                                 "learning rate or check the data (or the disk)")
 
     def _for_disk(self, state: dict[str, Any]) -> dict[str, Any]:
         """Under torchrun rank 0 writes one checkpoint for all: the epoch's metric sums over every rank

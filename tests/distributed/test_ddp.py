@@ -94,6 +94,14 @@ def test_a_killed_rank_without_restarts_exits_non_zero_quickly(tmp_path):
     assert time.time() - t0 < 60
 
 
+def test_a_global_batch_smaller_than_the_processes_is_refused(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "trainwell", "train", "--nproc", "2", "--data", "digits", "--model",
+                           "mlp", "--batch-size", "1", "--epochs", "1", "--out", str(tmp_path), "--quiet"],
+                          env=ENV, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "one per process" in done.stderr
+    assert not any(os.scandir(tmp_path))  # no run directory left behind
+
+
 def test_nproc_flag_checks_its_values(capsys):
     assert main(["train", "--nproc", "0", "--data", "digits"]) == 2
     assert "--nproc 0" in capsys.readouterr().err

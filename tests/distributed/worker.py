@@ -24,7 +24,7 @@ def one_step(out):
     from trainwell.trainer import Trainer
 
     prep = prepare(dict(OPTIONS, epochs=1), out=out, name="step")
-    trainer = Trainer(prep.model, prep.splits.without_test(), prep.config, prep.precision)
+    trainer = Trainer(prep.model, prep.splits.without_test(), prep.config, prep.precision, world=world())
     trainer.step_model.train()
     before = {f"init/{k}": v.detach().clone() for k, v in trainer.model.state_dict().items()}
     xb, yb = next(trainer.batches(0))

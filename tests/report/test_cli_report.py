@@ -51,3 +51,7 @@ def test_search_writes_a_study_report_linking_the_tested_run(tmp_path, capsys):
     assert main(["report", result.dir]) == 0 and os.path.isfile(page)
     assert main(["report", result.dir, result.run_dir]) == 2
     assert "report it on its own" in capsys.readouterr().err
+    with open(os.path.join(result.dir, "study.json"), "w") as f:  # damaged: the trials still come from storage
+        f.write("{not json")
+    assert main(["report", result.dir]) == 0
+    assert 'id="trials"' in open(page, encoding="utf-8").read()

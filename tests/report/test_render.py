@@ -79,3 +79,8 @@ def test_early_stopping_is_marked(tmp_path):
                           quiet=True)
     assert run.summary["stop_reason"].startswith("early stopping")
     assert ">early stop</text>" in (tmp_path / "es" / rundir.REPORT).read_text(encoding="utf-8")
+
+
+def test_activation_histograms_show_the_start_too(mlp_run):
+    page = render_run(run_data(mlp_run))
+    assert page.count(">at start</text>") >= 1  # the legend of the overlay drawn over the latest histogram

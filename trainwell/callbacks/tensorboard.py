@@ -68,6 +68,12 @@ class TensorBoard(Callback):
                             self.writer.add_scalar(f"{group}/{key}/{layer}", value, rec["step"])
         self._monitors_seen = len(monitor.records)
 
+    def state_dict(self) -> dict[str, Any]:  # a resume or rollback logs each monitor record once
+        return {"monitors_seen": self._monitors_seen}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._monitors_seen = int(state.get("monitors_seen", 0))
+
     def on_fit_end(self, trainer: Any) -> None:
         if self.writer is not None:
             self.writer.close()

@@ -276,14 +276,16 @@ def bars(labels: Sequence[str], values: Sequence[float], *, title: str, percent:
 
 
 def histogram(counts: Sequence[float], edges: Sequence[float], *, title: str, xlabel: str = "",
-              overlay: Sequence[float] | None = None, names: tuple[str, str] = ("", ""),
-              width: int = 300, height: int = 190, log_y: bool = False) -> str:
-    """Bars of counts over edges (len(edges) = len(counts) + 1); `overlay` (same edges) drawn as a line,
-    e.g. the histogram at initialisation under the latest one."""
+              overlay: Sequence[float] | None = None, overlay_edges: Sequence[float] | None = None,
+              names: tuple[str, str] = ("", ""), width: int = 300, height: int = 190, log_y: bool = False) -> str:
+    """Bars of counts over edges (len(edges) = len(counts) + 1); `overlay` (over `overlay_edges`, or the same
+    edges) drawn as a line on the same axes, e.g. the histogram at initialisation under the latest one."""
+    overlay_edges = overlay_edges or edges
     positive = sorted(c for c in [*counts, *(overlay or [])] if c > 0)
     log_y = log_y or (len(positive) > 2 and positive[-1] > 20 * positive[-2])  # a spike (ReLU's zeros) hides the rest
     values = positive if log_y else [0, *counts, *(overlay or [])]
-    f = _Frame(width, height, [edges[0], edges[-1]], values, y_floor=None if log_y else 0.0, left=44, log_y=log_y)
+    xs = [edges[0], edges[-1]] + ([overlay_edges[0], overlay_edges[-1]] if overlay is not None else [])
+    f = _Frame(width, height, xs, values, y_floor=None if log_y else 0.0, left=44, log_y=log_y)
     f.t = 22
     body = f.axes(xlabel, "count (log)" if log_y else "", False)
     for c, a, b in zip(counts, edges[:-1], edges[1:]):
@@ -292,7 +294,7 @@ def histogram(counts: Sequence[float], edges: Sequence[float], *, title: str, xl
             body.append(f'<rect x="{f.x(a):.1f}" y="{y:.1f}" width="{max(0.5, f.x(b) - f.x(a) - 0.5):.1f}" '
                         f'height="{height - f.b - y:.1f}" fill="#1f77b4" fill-opacity="0.75"/>')
     if overlay is not None:
-        mids = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]
+        mids = [(a + b) / 2 for a, b in zip(overlay_edges[:-1], overlay_edges[1:])]
         pts = " ".join(f"{f.x(x):.1f},{f.y(y):.1f}" for x, y in zip(mids, overlay) if y > 0 or not log_y)
         body.append(f'<polyline points="{pts}" fill="none" stroke="#d62728" stroke-width="1.4"/>')
         body += _legend([(names[0], "#1f77b4", False), (names[1], "#d62728", False)], width - f.r - 4, f.t + 2)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from trainwell import rundir
+from trainwell.errors import UserError
 
 MAX_LAYERS = 12         # weight layers / activation layers drawn (evenly picked when a net has more)
 MAX_FILTERS = 64        # first-layer filters (or MLP input weights) drawn
@@ -27,7 +28,10 @@ def run_data(run_dir: str) -> dict[str, Any]:
     shape = list(run.preprocess.shape) if run.preprocess is not None else list(env.get("input_shape") or [])
     kind = run.preprocess.kind if run.preprocess is not None else ("image" if len(shape) == 3 else "features")
     history = list(run.history)
-    selected = rundir.read_selected(run_dir)
+    try:
+        selected = rundir.read_selected(run_dir)
+    except UserError:  # damaged: the summary (if any) says the same
+        selected = {}
     summary = run.summary
     best_epoch = (summary or selected).get("best_epoch")
     return {

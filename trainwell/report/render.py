@@ -275,9 +275,11 @@ def units_section(d: dict[str, Any]) -> str:
         latest, init = snap.get("latest", {}), snap.get("init")
         items = []
         if "hist" in latest:
-            overlay = init["hist"] if init and init.get("edges") == latest["edges"] else None
+            has_init = bool(init and "hist" in init and "edges" in init)
             items.append(fig(charts.histogram(latest["hist"], latest["edges"], title="activations", xlabel="value",
-                                              overlay=overlay, names=("latest", "at start"))))
+                                              overlay=init["hist"] if has_init else None,
+                                              overlay_edges=init["edges"] if has_init else None,
+                                              names=("latest", "at start"))))
         if "unit_off" in latest:
             counts, edges = _hist(latest["unit_off"], 20, 0.0, 1.0)
             items.append(fig(charts.histogram(counts, edges, title="units by share of examples off",

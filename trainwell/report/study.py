@@ -8,6 +8,7 @@ import os
 from typing import Any
 
 from trainwell import rundir
+from trainwell.errors import UserError
 from trainwell.report import charts
 from trainwell.report.charts import esc
 from trainwell.report.render import fig, figs, page, pct, section, table
@@ -31,15 +32,22 @@ def study_data(study_dir: str) -> dict[str, Any]:
     done = {}
     record = os.path.join(study_dir, "study.json")
     if os.path.isfile(record):
-        with open(record, encoding="utf-8") as f:
-            done = json.load(f)
+        try:
+            with open(record, encoding="utf-8") as f:
+                done = json.load(f)
+        except (OSError, ValueError):  # damaged: the storage still has the trials; the outcome is left out
+            done = {}
+        done = done if isinstance(done, dict) else {}
     complete = [r for r in rows if r["state"] == "complete" and r["value"] is not None]
     best = min(complete, key=lambda r: r["value"]) if complete else None
     curves = {}
     for r in rows:
         run_dir = os.path.join(study_dir, r["run"]) if r.get("run") else None
         if run_dir and os.path.isfile(rundir.path(run_dir, rundir.HISTORY)):
-            hist = rundir.read_run(run_dir).history
+            try:
+                hist = rundir.read_run(run_dir).history
+            except UserError:  # one damaged trial folder: its curve is left out, not the report
+                continue
             curves[r["number"]] = {"epoch": hist.column("epoch"), "value": hist.column(spec.metric)}
     tested = done.get("tested_run")
     report_link = None
