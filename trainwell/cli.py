@@ -329,6 +329,7 @@ def _train(args: argparse.Namespace) -> int:
     if args.nproc is not None and not distributed.launched():
         if args.nproc < 1 or args.max_restarts < 0:
             raise UserError(f"--nproc {args.nproc} / --max-restarts {args.max_restarts}: need N >= 1 and restarts >= 0")
+        _check_before_launch(args)  # one line here, not one traceback per process from torchrun
         return distributed.launch(args.nproc, _without(args.argv, ("--nproc", "--max-restarts")), args.max_restarts)
     from trainwell.run import train
 
@@ -339,6 +340,22 @@ def _train(args: argparse.Namespace) -> int:
     finally:
         distributed.shutdown()
     return 0
+
+
+def _check_before_launch(args: argparse.Namespace) -> None:
+    """What can be checked without loading data: the config, and that a data file or folder exists."""
+    import os
+
+    from trainwell.config import build_config, merge_options
+    from trainwell.data.sources import BUILTINS
+    from trainwell.errors import UserError
+
+    values = {key: getattr(args, key) for _, key, _, _ in TRAIN_FLAGS if getattr(args, key) is not None}
+    if not args.resume:
+        cfg = build_config(merge_options(values, config_file=args.config_file, overrides=args.overrides))
+        if cfg.data not in BUILTINS and not os.path.exists(cfg.data):
+            raise UserError(f"--data {cfg.data}: not found; use one of {', '.join(BUILTINS)}, a .npz or .csv file, "
+                            "or a folder with one sub-folder of images per class")
 
 
 def _without(argv: list[str], flags: tuple[str, ...]) -> list[str]:

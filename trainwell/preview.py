@@ -88,12 +88,8 @@ def _one_per_class(y: np.ndarray, n: int, seed: int) -> list[int]:
 
 def _pixels(x: torch.Tensor, pre: Any) -> np.ndarray:
     """A normalised image back to uint8 pixels (H, W) or (H, W, 3) for display."""
+    from trainwell.report.data import display_pixels
+
     mean = torch.tensor(pre.mean).view(-1, 1, 1)
     std = torch.tensor(pre.std).view(-1, 1, 1)
-    raw = (x.float().cpu() * std + mean) / pre.input_scale
-    if pre.input_scale == 1.0:  # float inputs of unknown range: stretch to what the image holds
-        raw = (raw - raw.min()) / (raw.max() - raw.min() + 1e-12) * 255
-    img = raw.clamp(0, 255).round().to(torch.uint8).numpy()
-    if img.shape[0] == 1:
-        return img[0]
-    return img[:3].transpose(1, 2, 0)
+    return display_pixels(((x.float().cpu() * std + mean) / pre.input_scale).numpy(), pre.input_scale)

@@ -102,6 +102,12 @@ def test_a_global_batch_smaller_than_the_processes_is_refused(tmp_path):
     assert not any(os.scandir(tmp_path))  # no run directory left behind
 
 
-def test_nproc_flag_checks_its_values(capsys):
+def test_nproc_flag_checks_its_values(capsys, tmp_path):
     assert main(["train", "--nproc", "0", "--data", "digits"]) == 2
     assert "--nproc 0" in capsys.readouterr().err
+    # checked before torchrun starts: one line, not a traceback from every process
+    assert main(["train", "--nproc", "2", "--data", "digits", "--epochs", "-1", "--out", str(tmp_path)]) == 2
+    assert main(["train", "--nproc", "2", "--data", str(tmp_path / "no.csv"), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "epochs" in err[0] and "not found" in err[1]
+    assert not any(os.scandir(tmp_path))
