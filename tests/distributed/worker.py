@@ -37,6 +37,7 @@ def one_step(out):
 
         save_file({k: v.contiguous() for k, v in {**before, **after, "local_batch": torch.tensor(sizes)}.items()},
                   os.path.join(out, f"step-{world().size}.safetensors"))
+    world().barrier()  # nobody tears the group down while rank 0 is still writing
 
 
 class KillAt(Callback):
