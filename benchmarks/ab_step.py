@@ -28,17 +28,20 @@ def measure(model: str, bs: int, reps: int, block_steps: int) -> tuple[float, fl
     import torch.nn.functional as F
 
     from trainwell.config import Config
-    from trainwell.precision import choose
+    from trainwell.precision import choose_precision
+    from trainwell.auto import resolve
     from trainwell.trainer import Trainer
 
     splits = load_data(54000)
     is_conv = model == "convnet"
-    policy = choose("auto", "auto", is_conv)
+    policy = choose_precision("auto", "auto", is_conv)
     make = reference_net if is_conv else mlp_net
     torch.manual_seed(0)
     cfg = Config(model=model, batch_size=bs, epochs=1, weight_decay=0.0, label_smoothing=0.0, checkpoint_every=0,
                  schedule="constant", warmup=0.0)
-    trainer = Trainer(make(), splits, cfg, policy)
+    net = make()
+    cfg, _ = resolve(cfg, splits, net)  # the Trainer takes a resolved config
+    trainer = Trainer(net, splits, cfg, policy)
     batches = (b for epoch in range(10**6) for b in trainer.batches(epoch))
 
     net = make()

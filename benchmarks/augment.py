@@ -60,7 +60,8 @@ def reference_step(size: int):
     from trainwell.config import Config
     from trainwell.data.splits import Preprocess, Splits
     from trainwell.models import build_model, initialise, model_spec
-    from trainwell.precision import choose
+    from trainwell.precision import choose_precision
+    from trainwell.auto import resolve
     from trainwell.trainer import Trainer
 
     cfg = Config(model="convnet", batch_size=size, epochs=1, augment="none", tta="none", lr=0.05)
@@ -68,7 +69,9 @@ def reference_step(size: int):
     x = torch.zeros(size * 4, 1, 28, 28, dtype=torch.uint8)
     y = torch.arange(size * 4) % 10
     pre = Preprocess("image", [1, 28, 28], 1 / 255, [0.3], [0.3], [str(i) for i in range(10)], [], None)
-    trainer = Trainer(net, Splits(x, y, x[:0], y[:0], x[:0], y[:0], pre), cfg, choose("cpu", "auto", True))
+    splits = Splits(x, y, x[:0], y[:0], x[:0], y[:0], pre)
+    cfg, _ = resolve(cfg, splits, net)  # the Trainer takes a resolved config
+    trainer = Trainer(net, splits, cfg, choose_precision("cpu", "auto", True))
     xb, yb = next(trainer.batches(0))
     return lambda: trainer.train_step(xb, yb)
 

@@ -1,6 +1,6 @@
 """The learning-rate protocol (`--lr auto`) against a grid of rates over the same schedule.
 
-For each set-up: `trainwell.run.prepare(lr="auto")` runs the course's protocol (start large, halve until
+For each set-up: `trainwell.prepare(lr="auto")` runs the course's protocol (start large, halve until
 the loss no longer diverges on a subset; recommend half of that) and times it; then the same run is
 trained at each rate of a grid (factors of 2 around the optimizer's default) and at the pick. The grid's
 best rate is the one with the lowest validation error (as a search would select it); the test accuracy is
@@ -33,7 +33,7 @@ FACTORS = [1 / 8, 1 / 4, 1 / 2, 1, 2, 4, 8, 16]
 def main() -> None:
     import trainwell
     from trainwell.optim import DEFAULT_LR
-    from trainwell.run import prepare
+    from trainwell.prepared import prepare
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--setups", default=",".join(SETUPS))

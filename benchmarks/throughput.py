@@ -56,14 +56,14 @@ def worker(loop: str, model_name: str, bs: int, steps: int, device: str) -> dict
     import torch
     import torch.nn.functional as F
 
-    from trainwell.precision import choose
+    from trainwell.precision import choose_precision
 
     torch.manual_seed(0)
     splits = load_data(min(54000, max(bs * (steps + WARMUP + 1), 4096)))
     x, y = splits.preprocess.apply(splits.x_train), splits.y_train  # plain torch: normalised floats in memory
     net = reference_net() if model_name == "convnet" else mlp_net()
     is_conv = model_name == "convnet"
-    policy = choose(device, "auto", is_conv)
+    policy = choose_precision(device, "auto", is_conv)
     dev = policy.device
     flops = train_flops(net, bs, x.shape[1:])
     if dev.type == "cuda":
@@ -101,12 +101,14 @@ def worker(loop: str, model_name: str, bs: int, steps: int, device: str) -> dict
         sync(dev)
         dt = time.perf_counter() - t
     elif loop.startswith("trainwell"):
+        from trainwell.auto import resolve
         from trainwell.config import Config
         from trainwell.trainer import Trainer
 
         cfg = Config(model="convnet" if is_conv else "mlp", batch_size=bs, epochs=1, weight_decay=0.0, label_smoothing=0.0,
                      checkpoint_every=0, device=device, schedule="constant", warmup=0.0,
                      compile=loop == "trainwell-compile")
+        cfg, _ = resolve(cfg, splits, net)  # the Trainer takes a resolved config
         trainer = Trainer(net, splits, cfg, policy)
         it = (b for epoch in range(10**6) for b in trainer.batches(epoch))
         t = time.perf_counter()
@@ -184,9 +186,9 @@ def train_flops(net, bs, shape):
 def matmul_peak(device: str) -> dict:
     import torch
 
-    from trainwell.precision import choose
+    from trainwell.precision import choose_precision
 
-    dev = choose(device, "auto", True).device
+    dev = choose_precision(device, "auto", True).device
     out = {}
     for name, dtype in (("bf16", torch.bfloat16), ("fp32", torch.float32)):
         a = torch.randn(2048, 2048, device=dev, dtype=dtype)

@@ -103,7 +103,7 @@ class InterruptAt(Callback):
 
     def on_batch_end(self, trainer):
         if trainer.state.step == self.at:
-            trainer._interrupted = 1
+            trainer.interrupt()
 
 
 def _opts(path, tmp_path, **kw):
@@ -214,7 +214,7 @@ def test_a_monitor_never_takes_another_metrics_best():
     saved = Monitor("valid_error")
     saved.improved({"epoch": 1, "valid_error": 0.1})
     with pytest.raises(trainwell.UserError, match="tracked 'valid_error'"):
-        Monitor("valid_loss").load(saved.state())
+        Monitor("valid_loss").load_state_dict(saved.state_dict())
 
 
 class Counter(Callback):

@@ -140,9 +140,9 @@ class InterruptAfterRecovery(Callback):
         self.fired = False
 
     def on_batch_end(self, trainer):
-        if trainer.guard.recoveries and trainer.state.step == trainer.guard.events[-1]["step"] + 7 and not self.fired:
+        if trainer.rollback.guard.recoveries and trainer.state.step == trainer.rollback.guard.events[-1]["step"] + 7 and not self.fired:
             self.fired = True
-            trainer._interrupted = 1
+            trainer.interrupt()
 
 
 def test_resume_after_a_recovery_is_bit_exact(tmp_path):

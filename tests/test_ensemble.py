@@ -40,7 +40,7 @@ def test_averaging_is_the_mean_of_probabilities():
 def test_members_with_different_test_splits_or_classes_are_refused(tmp_path, blobs_npz, capsys):
     base = dict(hidden=[8], epochs=1, quiet=True, out=str(tmp_path / "runs"), precision="fp32")
     a = trainwell.train(data=blobs_npz, seed=0, name="a", **base).dir
-    b = trainwell.train(data=blobs_npz, seed=1, name="b", **base).dir
+    b = trainwell.train(data=blobs_npz, split_seed=1, name="b", **base).dir
     assert main(["ensemble", a, b]) == 2
     assert "different test splits" in capsys.readouterr().err
     rng = np.random.default_rng(1)
@@ -49,3 +49,14 @@ def test_members_with_different_test_splits_or_classes_are_refused(tmp_path, blo
     assert main(["ensemble", a, c]) == 2
     assert "class list" in capsys.readouterr().err
     assert main(["ensemble", a]) == 2
+
+
+def test_runs_that_differ_only_in_seed_share_their_test_rows_and_ensemble(tmp_path, blobs_npz, capsys):
+    """The course's recipe: several seeds of one configuration, averaged. The splits have a seed of their own,
+    so the members hold out the same test rows on a source without a test set of its own (an npz here)."""
+    base = dict(data=blobs_npz, hidden=[8], epochs=2, quiet=True, out=str(tmp_path / "runs"), precision="fp32")
+    runs = [trainwell.train(seed=s, name=f"s{s}", **base) for s in (0, 1, 2)]
+    assert len({tuple(r.summary["sizes"].values()) for r in runs}) == 1
+    assert not all(r.summary["test"] == runs[0].summary["test"] for r in runs[1:])  # the seeds did differ
+    assert main(["ensemble", *[r.dir for r in runs]]) == 0
+    assert "ensemble (" in capsys.readouterr().out

@@ -65,7 +65,7 @@ class StopAt(Callback):
 
     def on_batch_end(self, trainer):
         if trainer.state.step == self.step:
-            trainer._interrupted = 1
+            trainer.interrupt()
 
 
 def test_resumed_run_has_the_same_monitor_records(tmp_path):

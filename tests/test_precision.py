@@ -8,13 +8,13 @@ def test_forced_bf16_on_a_gpu_without_bf16_says_so(monkeypatch):
     """Defect 5: it used to record 'CUDA with bf16 support'."""
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
-    p = precision.choose("cuda", "bf16", is_conv=True)
+    p = precision.choose_precision("cuda", "bf16", is_conv=True)
     assert p.dtype == torch.bfloat16 and "forced" in p.reason and "no native bf16" in p.reason
-    assert precision.choose("cuda", "auto", is_conv=True).reason == "CUDA without bf16 support"
+    assert precision.choose_precision("cuda", "auto", is_conv=True).reason == "CUDA without bf16 support"
 
 
 def test_fp32_forced_and_cpu_policy():
-    p = precision.choose("cpu", "fp32", is_conv=True)
+    p = precision.choose_precision("cpu", "fp32", is_conv=True)
     assert p.dtype is None and not p.channels_last and p.reason == "forced by --precision fp32"
-    auto = precision.choose("cpu", "auto", is_conv=True)
+    auto = precision.choose_precision("cpu", "auto", is_conv=True)
     assert (auto.dtype is not None) == precision.cpu_has_bf16_units() and auto.channels_last == (auto.dtype is not None)

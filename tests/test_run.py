@@ -8,7 +8,8 @@ import torch
 import trainwell
 from trainwell import rundir
 from trainwell.cli import main
-from trainwell.run import finish, fit, prepare
+from trainwell.prepared import prepare
+from trainwell.run import finish, fit
 
 
 def _opts(path, tmp_path, **kw):
@@ -49,7 +50,7 @@ def test_monitor_without_a_validation_split_is_refused(blobs_npz, tmp_path):
     with pytest.raises(trainwell.UserError, match="no metric 'valid_loss'.*train_loss"):
         prepare(**_opts(blobs_npz, tmp_path, valid_fraction=0.0, monitor="valid_loss"))
     prep = prepare(**_opts(blobs_npz, tmp_path, valid_fraction=0.0))  # auto: train_loss
-    assert trainwell.Trainer.check(prep.config, prep.splits) == "train_loss"
+    assert trainwell.Trainer.selection_metric(prep.config, prep.splits) == "train_loss"
 
 
 class _Pretrained(torch.nn.Module):
@@ -90,7 +91,7 @@ def test_a_resumed_run_keeps_what_auto_chose_and_why(blobs_npz, tmp_path):
     class Stop(Callback):
         def on_batch_end(self, trainer):
             if trainer.state.step == 3:
-                trainer._interrupted = 1
+                trainer.interrupt()
 
     o = dict(data=blobs_npz, precision="fp32", device="cpu", out=str(tmp_path / "runs"), name="r", quiet=True,
              epochs=3)

@@ -51,7 +51,7 @@ def test_golden_values_of_a_seeded_fit(blobs_npz, tmp_path):
     """If this changes, a refactor changed the numbers: check why before updating the constants."""
     torch.set_num_threads(1)
     try:
-        run = _train(blobs_npz, tmp_path, epochs=2, seed=7)
+        run = _train(blobs_npz, tmp_path, epochs=2, seed=7, split_seed=7)  # the splits from before split_seed
     finally:
         torch.set_num_threads(2)
     losses = [r["train_loss"] for r in run.history]
@@ -93,11 +93,39 @@ def test_early_stopping_restores_the_best_epoch(blobs_npz, tmp_path):
     assert not torch.equal(script.weights[2]["1.weight"], script.weights[4]["1.weight"])
 
 
-def test_unknown_monitor_fails_at_the_first_epoch():
+def test_a_monitor_of_a_metric_the_record_lacks_fails_naming_the_ones_it_has():
     from trainwell.callbacks import Monitor
 
     with pytest.raises(trainwell.UserError, match="did you mean 'valid_error'.*available: .*valid_error"):
-        Monitor("valid_acc").check({"epoch": 1, "valid_error": 0.1, "train_loss": 1.0})
+        Monitor("valid_acc").improved({"epoch": 1, "valid_error": 0.1, "train_loss": 1.0})
+
+
+def test_a_callbacks_unknown_metric_is_refused_before_the_run_directory_exists(blobs_npz, tmp_path):
+    from trainwell.callbacks import EarlyStopping
+
+    with pytest.raises(trainwell.UserError, match="EarlyStopping: monitor valid_acc: no metric 'valid_acc'.*did you mean"):
+        _train(blobs_npz, tmp_path, callbacks=[EarlyStopping(2, monitor="valid_acc")], name="bad")
+    assert not (tmp_path / "runs" / "bad").exists()
+
+
+def test_a_metric_a_callback_declares_may_be_monitored(blobs_npz, tmp_path):
+    from trainwell.callbacks import EarlyStopping
+
+    class Adds(Callback):
+        metrics = ("valid_margin",)
+
+        def on_validation_end(self, trainer):
+            trainer.state.record["valid_margin"] = 1.0 / trainer.state.epoch if trainer.state.epoch else 1.0
+
+    run = _train(blobs_npz, tmp_path, callbacks=[Adds(), EarlyStopping(1, monitor="valid_margin")], name="ok",
+                 epochs=4)
+    assert "valid_margin" in run.history[0] and "early stopping: valid_margin" in run.summary["stop_reason"]
+
+
+def test_something_that_is_not_a_callback_is_refused_before_the_run_directory_exists(blobs_npz, tmp_path):
+    with pytest.raises(trainwell.UserError, match="callbacks: callback 3 is neither"):
+        _train(blobs_npz, tmp_path, callbacks=[3], name="bad")
+    assert not (tmp_path / "runs" / "bad").exists()
 
 
 class PoisonGrad(Callback):
@@ -210,7 +238,7 @@ def test_error_ties_go_to_the_lower_loss_not_the_earliest_epoch():
     m = Monitor("valid_loss")  # a loss has no tie-break
     assert m.tiebreak is None
     again = Monitor("valid_error")
-    again.load(Monitor("valid_error").state())
+    again.load_state_dict(Monitor("valid_error").state_dict())
     assert again.best_tiebreak is None
 
 

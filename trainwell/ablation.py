@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 from trainwell.errors import UserError
+from trainwell.pipeline import train
 from trainwell.rundir import read_run
 
 
@@ -17,8 +18,6 @@ def ablate(run_dir: str, remove: list[str], out: str | None = None, name: str | 
     >>> r = trainwell.ablate("runs/alex", ["conv3", "conv4"])          # doctest: +SKIP
     >>> r["original"]["test_accuracy"], r["ablated"]["test_accuracy"]  # doctest: +SKIP
     """
-    from trainwell.run import train
-
     base = read_run(run_dir)
     if not base.finished:
         raise UserError(f"{run_dir}: the run has not finished; ablate a finished run")

@@ -43,6 +43,16 @@ def default_monitor(has_valid: bool) -> str:
     return "valid_error" if has_valid else "train_loss"
 
 
+# the fields `resolve` decides, and the values that leave them undecided
+RESOLVED = {"model": ("auto",), "init": ("auto",), "augment": ("auto",), "tta": ("auto",), "monitor": ("auto",),
+            "batch_size": (None,), "epochs": (None,), "lr": ("auto",)}
+
+
+def unresolved(cfg: Config) -> list[str]:
+    """The fields still left to `auto` (lr=auto: to the learning-rate protocol that prepare runs)."""
+    return [k for k, undecided in RESOLVED.items() if any(getattr(cfg, k) == u for u in undecided)]
+
+
 def resolve(cfg: Config, splits: Splits, user_model: Any = None) -> tuple[Config, dict[str, str]]:
     """The config with every `auto` replaced by a concrete value, and why each was chosen."""
     changes: dict[str, Any] = {}

@@ -4,16 +4,22 @@ FLOPs and number of parameters; if too small, make the net larger").
 Per top-level layer: output shape, parameters, forward FLOPs (counted by torch.utils.flop_counter, so a
 multiply-add is 2 FLOPs and element-wise work is not counted); the training FLOPs of one example
 (forward + backward, counted the same way); and an epoch time measured over a few real training steps
-on this device. `trainwell summary` prints it; `summarize()` returns it as plain data.
+on this device. `measure()` returns it as plain data: `trainwell summary` prints it (summary.py) and the
+doctor's cost finding quotes it.
 """
 from __future__ import annotations
 
+import copy
 import time
 from typing import Any
 
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
+
+from trainwell import checkpoint
+from trainwell.models import count_params
+from trainwell.trainer import Trainer
 
 
 def layer_table(model: nn.Module, input_shape: list[int]) -> list[dict[str, Any]]:
@@ -46,7 +52,7 @@ def layer_table(model: nn.Module, input_shape: list[int]) -> list[dict[str, Any]
     root = type(model).__name__
     names = list(dict.fromkeys(order)) + [n for n in children if n not in order]  # run order, then unused
     return [{"layer": n, "type": type(children[n]).__name__, "output": outputs.get(n),
-             "params": sum(p.numel() for p in children[n].parameters()),
+             "params": count_params(children[n]),
              "flops": int(sum(per_module.get(f"{root}.{n}", {}).values()))} for n in names]
 
 
@@ -104,11 +110,6 @@ def epochs_within(budget_s: float, model: nn.Module, splits: Any, config: Any, p
                   steps: int = 5) -> tuple[int, float]:
     """(epochs, seconds per epoch) of training + validation that fit `budget_s` on this device, timed over
     a few steps of a copy of `model`: the run's own weights and random state are left as they were."""
-    import copy
-
-    from trainwell import checkpoint
-    from trainwell.trainer import Trainer
-
     rng = checkpoint.rng_state()
     trainer = Trainer(copy.deepcopy(model), splits.without_test(), config, precision)
     step_s = measure_step_s(trainer, steps=steps)
@@ -120,32 +121,26 @@ def epochs_within(budget_s: float, model: nn.Module, splits: Any, config: Any, p
     return max(1, int(budget_s // epoch_s)), epoch_s
 
 
-def summarize(steps: int = 5, **options: Any) -> dict[str, Any]:
-    """The capacity of the model `trainwell train` would build from these options, as plain data.
-
-    >>> s = trainwell.model_summary(data="digits", model="resnet", depth=20)   # doctest: +SKIP
-    >>> s["params"], s["forward_flops"], s["epoch_s"]                         # doctest: +SKIP
-    """
-    from trainwell.run import prepare
-    from trainwell.trainer import Trainer
-
-    prep = prepare(**options)
-    shape, classes = list(prep.splits.preprocess.shape), prep.splits.num_classes
-    model = prep.model
-    layers = layer_table(model, shape)
-    forward = forward_flops(model, shape)
-    train = training_flops(model, shape, classes)
-    trainer = Trainer(model, prep.splits.without_test(), prep.config, prep.precision)
+def measure(model: nn.Module, splits: Any, config: Any, precision: Any, steps: int = 5) -> dict[str, Any]:
+    """Size, FLOPs and measured step time of `model` trained as `config` says, on a copy of it: the
+    model's weights and torch's random state are left as they were."""
+    shape, classes = list(splits.preprocess.shape), splits.num_classes
+    rng = checkpoint.rng_state()
+    net = copy.deepcopy(model)
+    layers = layer_table(net, shape)
+    forward = forward_flops(net, shape)
+    train = training_flops(net, shape, classes)
+    trainer = Trainer(net, splits.without_test(), config, precision)
     step_s = measure_step_s(trainer, steps=steps)
-    n = len(prep.splits.y_train)
+    checkpoint.set_rng_state(rng)
+    n = len(splits.y_train)
     return {
-        "model": prep.config.model if prep.spec["name"] != "custom" else prep.spec["class"],
         "input_shape": shape, "num_classes": classes, "layers": layers,
-        "params": sum(p.numel() for p in model.parameters()),
-        "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "params": count_params(model), "trainable_params": count_params(model, trainable=True),
         "forward_flops": forward, "train_flops_per_example": train, "train_examples": n,
-        "train_flops_per_epoch": train * n, "batch_size": prep.config.batch_size,
+        "train_flops_per_epoch": train * n, "batch_size": config.batch_size,
         "steps_per_epoch": trainer.state.steps_per_epoch, "step_s": step_s,
+        "samples_per_s": config.batch_size / step_s,
         "epoch_s": step_s * trainer.state.steps_per_epoch, "measured_steps": steps,
-        "precision": prep.precision.to_dict(), "auto": prep.choices,
+        "precision": precision.to_dict(),
     }

@@ -98,6 +98,8 @@ TRAIN_FLAGS = [
      "statistics on a probe batch, first-layer filters) every N steps, into monitors.jsonl (auto: ~4 an epoch, "
      "at least 50 steps apart; 0 = off)"),
     ("--seed", "seed", int, "random seed: same flags, same machine -> same history"),
+    ("--split-seed", "split_seed", int, "seed of the validation and test splits alone, so that runs differing only "
+     "in --seed hold out the same examples (and can be ensembled)"),
     ("--device", "device", str, "{choices}"),
     ("--precision", "precision", str, "{choices} (auto: bf16 where the hardware has bf16 units)"),
     ("--compile", "compile", str, "torch.compile the model: true | false"),
@@ -294,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:  # --help (0) or a bad flag (2, already printed as one line)
         return int(e.code or 0)
     if args.version:
-        from trainwell import __version__
+        from trainwell.version import __version__
 
         print(__version__)
         return 0
@@ -310,16 +312,23 @@ def main(argv: list[str] | None = None) -> int:
         return commands[args.command](args)
     except UserError as e:
         print(f"trainwell: error: {e}", file=sys.stderr)
-        return 2
+        return e.exit_code
     except TrainingFailed as e:
         print(f"trainwell: training failed: {e}", file=sys.stderr)
-        return 3
+        return e.exit_code
     except Interrupted as e:
         print(f"trainwell: {e}", file=sys.stderr)
-        return 130
+        return e.exit_code
     except KeyboardInterrupt:
         print("trainwell: interrupted", file=sys.stderr)
         return 130
+
+
+def _train_options(args: argparse.Namespace) -> dict:
+    """The train flags the user gave, with the config file and key=value overrides beside them: the one
+    way every command that trains (or would train) takes them."""
+    values = {key: getattr(args, key) for _, key, _, _ in TRAIN_FLAGS if getattr(args, key) is not None}
+    return {"config": values, "config_file": args.config_file, "overrides": args.overrides}
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -331,12 +340,11 @@ def _train(args: argparse.Namespace) -> int:
             raise UserError(f"--nproc {args.nproc} / --max-restarts {args.max_restarts}: need N >= 1 and restarts >= 0")
         _check_before_launch(args)  # one line here, not one traceback per process from torchrun
         return distributed.launch(args.nproc, _without(args.argv, ("--nproc", "--max-restarts")), args.max_restarts)
-    from trainwell.run import train
+    from trainwell.pipeline import train
 
-    values = {key: getattr(args, key) for _, key, _, _ in TRAIN_FLAGS if getattr(args, key) is not None}
     try:
-        train(values, out=args.out, name=args.name, resume=args.resume, quiet=args.quiet,
-              config_file=args.config_file, overrides=args.overrides, tensorboard=args.tensorboard)
+        train(**_train_options(args), out=args.out, name=args.name, resume=args.resume, quiet=args.quiet,
+              tensorboard=args.tensorboard)
     finally:
         distributed.shutdown()
     return 0
@@ -350,9 +358,9 @@ def _check_before_launch(args: argparse.Namespace) -> None:
     from trainwell.data.sources import BUILTINS
     from trainwell.errors import UserError
 
-    values = {key: getattr(args, key) for _, key, _, _ in TRAIN_FLAGS if getattr(args, key) is not None}
     if not args.resume:
-        cfg = build_config(merge_options(values, config_file=args.config_file, overrides=args.overrides))
+        o = _train_options(args)
+        cfg = build_config(merge_options(o["config"], config_file=o["config_file"], overrides=o["overrides"]))
         if cfg.data not in BUILTINS and not os.path.exists(cfg.data):
             raise UserError(f"--data {cfg.data}: not found; use one of {', '.join(BUILTINS)}, a .npz or .csv file, "
                             "or a folder with one sub-folder of images per class")
@@ -380,20 +388,19 @@ def _search(args: argparse.Namespace) -> int:
         return 0
     if not args.space:
         raise UserError("search needs --space SPACE.yaml (or --show STUDY); see 'trainwell search --help'")
-    values = {key: getattr(args, key) for _, key, _, _ in TRAIN_FLAGS if getattr(args, key) is not None}
+    o = _train_options(args)
     search(args.space, sampler=args.sampler, trials=args.trials, timeout=args.timeout, jobs=args.jobs,
            storage=args.storage, study=args.study, metric=args.metric, pruner=args.pruner, final=args.final,
-           out=args.out, quiet=args.quiet, config_file=args.config_file, overrides=args.overrides,
-           tensorboard=args.tensorboard, **values)
+           out=args.out, quiet=args.quiet, config_file=o["config_file"], overrides=o["overrides"],
+           tensorboard=args.tensorboard, **o["config"])
     return 0
 
 
 def _doctor(args: argparse.Namespace) -> int:
     from trainwell.doctor import doctor
 
-    values = {key: getattr(args, key) for _, key, _, _ in TRAIN_FLAGS if getattr(args, key) is not None}
     base = [a for a in args.argv[1:] if a not in ("--json", "--no-lr")]  # the user's train arguments
-    report = doctor(values, base=base, lr=not args.no_lr, config_file=args.config_file, overrides=args.overrides)
+    report = doctor(**_train_options(args), base=base, lr=not args.no_lr)
     print(report.to_json() if args.json else report.render())
     return 3 if any(f.status == "fail" for f in report.findings) else 0
 
@@ -412,20 +419,30 @@ def _diagnose(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from trainwell.errors import UserError
     from trainwell.report import report
+    from trainwell.tune import is_study, write_study_report
 
+    studies = [p for p in args.runs if is_study(p)]
+    if studies and len(args.runs) == 1:  # a search's study directory: its own report, drawn beside the search
+        from trainwell.report.pages import check_out
+
+        check_out(args.out)
+        print(write_study_report(studies[0], args.out))
+        return 0
+    if studies:
+        raise UserError(f"{studies[0]}: a search's study directory; report it on its own (trainwell report {studies[0]})")
     print(report(args.runs, args.out))
     return 0
 
 
 def _summary(args: argparse.Namespace) -> int:
-    from trainwell.capacity import summarize
+    from trainwell.summary import model_summary
 
     if args.steps < 1:
         print("trainwell: error: --steps must be >= 1", file=sys.stderr)
         return 2
-    values = {key: getattr(args, key) for _, key, _, _ in TRAIN_FLAGS if getattr(args, key) is not None}
-    s = summarize(steps=args.steps, config=values, config_file=args.config_file, overrides=args.overrides)
+    s = model_summary(steps=args.steps, **_train_options(args))
     print(f"{s['model']}: input {'x'.join(map(str, s['input_shape']))}, {s['num_classes']} classes")
     rows = [(r["layer"], r["type"], "x".join(map(str, r["output"] or [])) or "-", f"{r['params']:,}",
              f"{r['flops'] / 1e6:,.2f}") for r in s["layers"]]
@@ -450,8 +467,8 @@ def _augment_preview(args: argparse.Namespace) -> int:
     from trainwell.config import build_config
     from trainwell.preview import augment_preview
 
-    values = {key: getattr(args, key) for _, key, _, _ in TRAIN_FLAGS if getattr(args, key) is not None}
-    cfg = build_config(values, config_file=args.config_file, overrides=args.overrides)
+    o = _train_options(args)
+    cfg = build_config(o["config"], config_file=o["config_file"], overrides=o["overrides"])
     r = augment_preview(args.out, args.examples, args.copies, config=cfg)
     print(f"wrote {r['out']}: {r['examples']} {r['data']} training images, each with {r['copies']} copies "
           f"augmented by '{r['augment'] or 'none'}'")
@@ -471,9 +488,9 @@ def _ablate(args: argparse.Namespace) -> int:
 
 
 def _ensemble(args: argparse.Namespace) -> int:
-    from trainwell.ensemble import ensemble
+    from trainwell.ensemble import evaluate_ensemble
 
-    r = ensemble(args.runs, args.data, args.data_dir, args.label, geometric=args.geometric)
+    r = evaluate_ensemble(args.runs, args.data, args.data_dir, args.label, geometric=args.geometric)
 
     def line(name: str, m: dict) -> str:
         top5 = f"  top-5 error {m['top5_error']:.2%}" if "top5_error" in m else ""

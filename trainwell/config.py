@@ -54,7 +54,7 @@ class Config:
     # optimisation
     optimizer: str = "momentum"
     lr: float | str | None = None      # None: the optimizer's default (optim.DEFAULT_LR), see auto.py; "auto": the
-    #                                    course's protocol on a subset picks it (doctor/lr.py), run.prepare
+    #                                    course's protocol on a subset picks it (lr_protocol.py), run.prepare
     momentum: float = 0.9
     weight_decay: float = 5e-4
     schedule: str = "onecycle"
@@ -71,7 +71,8 @@ class Config:
     recoveries: int = 3                # divergence: roll back, cut the learning rate, go on, this many times
     monitor_every: int | None = None   # layer monitors: steps between records (auto: ~4 an epoch); 0 = off
     # reproducibility and speed
-    seed: int = 0
+    seed: int = 0                      # initialisation, data order, dropout, augmentation
+    split_seed: int = 0                # the validation and test splits' own: runs that differ in seed share them
     device: str = "auto"
     precision: str = "auto"
     compile: bool = False
@@ -201,7 +202,7 @@ def validate(cfg: Config) -> None:
     for name in ("epochs", "batch_size", "width", "depth"):
         if getattr(cfg, name) is not None and getattr(cfg, name) < 1:
             problems.append(f"{name}: {getattr(cfg, name)} must be >= 1")
-    for name in ("patience", "seed", "threads", "checkpoint_every", "recoveries"):
+    for name in ("patience", "seed", "split_seed", "threads", "checkpoint_every", "recoveries"):
         if getattr(cfg, name) < 0:
             problems.append(f"{name}: {getattr(cfg, name)} must be >= 0")
     if cfg.monitor_every is not None and cfg.monitor_every < 0:

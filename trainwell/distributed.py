@@ -45,6 +45,19 @@ class World:
             dist.all_reduce(t, op={"sum": dist.ReduceOp.SUM, "max": dist.ReduceOp.MAX}[op])
         return t
 
+    def shard(self, idx: torch.Tensor) -> torch.Tensor:
+        """This rank's share of a global batch's indices (all of them in one process)."""
+        return idx.tensor_split(self.size)[self.rank] if self.distributed else idx
+
+    def agree(self, loss: torch.Tensor, interrupted: int) -> tuple[torch.Tensor, bool]:
+        """The loss averaged over ranks, and whether any rank was interrupted: every rank judges the same
+        loss and stops at the same step. In one process: the loss itself, and this process's flag."""
+        if not self.distributed:
+            return loss, interrupted > 0
+        agreed = torch.stack([loss.float(), torch.tensor(float(interrupted), device=loss.device)])
+        self.all_reduce(agreed)
+        return agreed[0] / self.size, bool(agreed[1] > 0)
+
     def broadcast(self, obj: Any) -> Any:
         """Rank 0's `obj` on every rank (a JSON-like value: a name, a record)."""
         if not self.distributed:

@@ -27,6 +27,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import torch
+
+from trainwell.errors import TrainingFailed
+
 WINDOW_EXAMPLES = 256   # the loss is smoothed over about this many training examples
 CALM_MARGIN = 0.25      # of ln(C): above its minimum by less than this, the state is worth keeping
 FACTOR = 0.5            # the learning rate's cut per recovery; squared again while the same state fails
@@ -130,3 +134,90 @@ class Guard:
         self.ema, self.low, self.low_lr = state["ema"], state["low"], state.get("low_lr")
         self.recoveries, self.failures_since_calm = state["recoveries"], state["failures_since_calm"]
         self.events = list(state["events"])
+
+
+class Diverged(Exception):
+    """Raised within an epoch when the loss has diverged; `Trainer.fit` catches it and recovers (never escapes)."""
+
+
+class Rollback:
+    """The roll-back half of divergence: the losses not yet read, the last calm state (in memory), and the
+    recovery itself: back to that state, the learning rate cut as the guard says, or give up (exit 3).
+
+    It works on a trainer through what any trainer has: `state`, `optimizer`, `schedule`, `state_dict()`,
+    `load_state_dict()`, `sums` and `start_over()`.
+    """
+
+    def __init__(self, guard: Guard, read_every: int) -> None:
+        self.guard = guard
+        self.read_every = read_every  # steps between host reads of the losses: 1 on a CPU, 8 on CUDA
+        self.unread: list[tuple[Any, Any]] = []  # (loss, gradient-norm sum or None) of steps not yet read
+        self.calm: dict[str, Any] | None = None  # the last calm state: where a divergence rolls back to
+        self.calm_step = -1
+
+    def note(self, loss: Any, grad_sum: Any, lr: float) -> None:
+        """One step's loss (a device tensor); read them all once `read_every` are waiting."""
+        self.unread.append((loss, grad_sum))
+        if len(self.unread) >= self.read_every:
+            self.read(lr)
+
+    def read(self, lr: float) -> None:
+        """Read the waiting losses (and gradient-norm sums) in one host sync; raise Diverged on a bad one."""
+        if not self.unread:
+            return
+        pending, self.unread = self.unread, []
+        flat = [t.float() for pair in pending for t in pair if t is not None]
+        values = iter([flat[0].item()] if len(flat) == 1 else torch.stack(flat).tolist())
+        for _, grad_sum in pending:  # `lr`: of the last of these steps (8 at most on CUDA, 1 on a CPU)
+            loss = next(values)
+            grads_ok = grad_sum is None or math.isfinite(next(values))
+            why = self.guard.observe(loss, lr) if grads_ok else "non-finite gradient norm"
+            if why:
+                raise Diverged(why)
+
+    def remember(self, state: dict[str, Any], step: int) -> None:
+        """Keep `state` (a trainer's state_dict, copied) as the one a divergence rolls back to."""
+        if step > self.calm_step:
+            self.guard.kept_calm_state()  # progress since the last recovery: the next cut is a halving again
+        self.calm, self.calm_step = clone(state), step
+
+    def recover(self, trainer: Any, why: str) -> bool:
+        """Roll `trainer` back to the calm state and cut its learning rate, recording the event; True when it
+        started over from its initial weights. Raises TrainingFailed when the recoveries are spent."""
+        s, g = trainer.state, self.guard
+        failed_step, failed_at = s.step + 1, f"epoch {s.epoch + 1}, step {s.step + 1}"
+        lr_before = trainer.optimizer.param_groups[0]["lr"]
+        factor = g.next_factor()
+        if factor is None:
+            tried = (f"after {g.recoveries} recoveries (each rolled back and cut the learning rate), "
+                     if g.recoveries else "")
+            failed = TrainingFailed(
+                f"{why} at {failed_at}; {tried}the update was not applied and the last good checkpoint is kept. "
+                f"Lower the learning rate (now {lr_before:.3g}) or check the data")
+            failed.events = list(g.events)  # for the diagnosis of the failed run
+            raise failed
+        self.unread = []
+        trainer.sums.discard_pending()  # the failed stretch's steps count for nothing
+        start_over = g.start_over()
+        counters = g.counters()
+        trainer.load_state_dict(clone(self.calm))  # a copy: the optimizer would share the kept tensors
+        g.restore_counters(counters)
+        if start_over:
+            trainer.start_over()
+        trainer.schedule.scale(factor)
+        g.recovered({"event": "recovery", "reason": why, "failed_at_step": failed_step,
+                     "step": s.step, "epoch": s.epoch + 1, "lr_factor": factor, "lr_before": lr_before,
+                     "lr_after": trainer.optimizer.param_groups[0]["lr"], "peak_lr": trainer.schedule.base_lrs[0],
+                     "recovery": g.recoveries, "started_over": start_over})
+        return start_over
+
+
+def clone(obj: Any) -> Any:
+    """A copy of a nested state whose tensors share no memory with the original."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().clone()
+    if isinstance(obj, dict):
+        return {k: clone(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(clone(v) for v in obj)
+    return obj

@@ -19,7 +19,7 @@ from trainwell.rundir import Run
 from trainwell.tta import with_tta
 
 
-def ensemble(run_dirs: list[str], data: str | None = None, data_dir: str | None = None, label: str | None = None,
+def evaluate_ensemble(run_dirs: list[str], data: str | None = None, data_dir: str | None = None, label: str | None = None,
              geometric: bool = False) -> dict[str, Any]:
     """Test metrics of each member and of their average.
 
@@ -71,18 +71,18 @@ def _check_compatible(runs: list[Run], own_test_split: bool) -> None:
             if a.data != b.data:
                 raise UserError(f"ensemble: {run.dir} was trained on {b.data}, {first.dir} on {a.data}; "
                                 "ensemble runs of one data set, or score them all on one set with --data")
-            if (a.test_fraction, a.seed) != (b.test_fraction, b.seed):
+            if (a.test_fraction, a.split_seed) != (b.test_fraction, b.split_seed):
                 if own_test_set is None:
                     own_test_set = _has_own_test_set(first)
                 if own_test_set:
                     continue
                 raise UserError(f"ensemble: {run.dir} and {first.dir} hold out different test splits of {a.data} "
-                                "(other seed or test_fraction), so one member's test rows are another's training "
-                                "rows; give a separate test file with --data")
+                                "(other split_seed or test_fraction), so one member's test rows are another's training "
+                                "rows; train the members with one --split-seed, or score them all on one set with --data")
 
 
 def _has_own_test_set(run: Run) -> bool:
-    """Whether the run's data came with its own test set (then every seed shares it)."""
+    """Whether the run's data came with its own test set (then every split seed shares it)."""
     from trainwell.data.sources import load_source
 
     cfg = run.config

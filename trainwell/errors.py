@@ -1,4 +1,5 @@
-"""The two errors a user can act on. Everything else is a bug (exit 1, traceback shown)."""
+"""The three ways a run ends other than success, each with its exit code. Anything else is a bug (exit 1,
+traceback shown). The CLI reads `exit_code`."""
 
 
 class UserError(Exception):
@@ -11,12 +12,14 @@ class UserError(Exception):
 
 
 class TrainingFailed(Exception):
-    """Training could not go on (e.g. a non-finite loss): exit 3, last good checkpoint kept."""
+    """Training could not go on (e.g. a non-finite loss, a checkpoint that cannot be saved): exit 3, the last
+    good checkpoint kept."""
 
     exit_code = 3
 
 
-class Interrupted(Exception):
-    """SIGINT/SIGTERM: the state was saved at a step boundary; exit 130, resumable."""
+class Interrupted(KeyboardInterrupt):
+    """SIGINT/SIGTERM: the state was saved at a step boundary; exit 130, resumable. A KeyboardInterrupt, so
+    that `except KeyboardInterrupt` around a call to trainwell catches the first Ctrl-C as well as a second."""
 
     exit_code = 130

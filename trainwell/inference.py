@@ -15,7 +15,7 @@ from trainwell.data.splits import Preprocess, split_test
 from trainwell.errors import UserError
 from trainwell.metrics import evaluate, predict_logits
 from trainwell.models import build_model
-from trainwell.precision import choose
+from trainwell.precision import choose_precision
 from trainwell.rundir import Run, load_weights, read_run
 from trainwell.tta import with_tta
 
@@ -34,7 +34,7 @@ def load_run(run_dir: str, device: str = "auto") -> Run:
     model = build_model(spec)
     model.load_state_dict(state)
     is_conv = any(isinstance(m, nn.Conv2d) for m in model.modules())
-    precision = choose(device, meta["precision"]["precision"], is_conv)
+    precision = choose_precision(device, meta["precision"]["precision"], is_conv)
     model = model.to(precision.device).eval()
     if precision.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -60,7 +60,7 @@ def scoring_set(run: Run, data: str | None = None, data_dir: str | None = None,
     if data is None:
         cfg = run.config
         src = load_source(cfg.data, data_dir or cfg.data_dir, cfg.label, cfg.image_size)
-        _, (x, y) = split_test(src, cfg.test_fraction, cfg.seed)
+        _, (x, y) = split_test(src, cfg.test_fraction, cfg.split_seed)
         return x, y, f"{cfg.data} (test split)"
     size = run.preprocess.shape[1] if run.preprocess.kind == "image" else None
     src = load_source(data, data_dir, label or run.preprocess.label_column, size, training=False)

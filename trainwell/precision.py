@@ -43,7 +43,7 @@ class Precision:
                 "reason": self.reason}
 
 
-def choose(device: str, precision: str, is_conv: bool) -> Precision:
+def choose_precision(device: str, precision: str, is_conv: bool) -> Precision:
     """Resolve `auto` settings; every choice is recorded (env.json) with the reason."""
     if device == "cuda" and not torch.cuda.is_available():
         raise UserError("--device cuda: no CUDA device is available; use --device auto or cpu")

@@ -116,10 +116,13 @@ def is_finished(run_dir: str) -> bool:
 
 
 def latest_unfinished(out: str) -> str | None:
+    """The newest run under `out` that started (its config is written) and did not finish, checkpoint or not:
+    a run killed before its first checkpoint is found too, and started over in its folder."""
     if not os.path.isdir(out):
         return None
     runs = [os.path.join(out, d) for d in os.listdir(out)]
-    runs = [d for d in runs if os.path.isdir(path(d, CHECKPOINTS)) and not is_finished(d)]
+    runs = [d for d in runs if (os.path.isdir(path(d, CHECKPOINTS)) or os.path.isfile(path(d, CONFIG)))
+            and not is_finished(d)]
     return max(runs, key=os.path.getmtime) if runs else None
 
 
@@ -247,6 +250,7 @@ def read_run(run_dir: str) -> Run:
                         "trainwell train")
     saved = load_yaml(path(run_dir, CONFIG))
     saved.setdefault("tta", "none")  # runs from before test-time augmentation existed
+    saved.setdefault("split_seed", saved.get("seed", 0))  # ... and before splits had a seed of their own
     config = build_config(saved)
     history = History()
     if os.path.isfile(path(run_dir, HISTORY)):

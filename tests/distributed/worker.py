@@ -20,7 +20,7 @@ def one_step(out):
     from safetensors.torch import save_file
 
     from trainwell.distributed import world
-    from trainwell.run import prepare
+    from trainwell.prepared import prepare
     from trainwell.trainer import Trainer
 
     prep = prepare(dict(OPTIONS, epochs=1), out=out, name="step")

@@ -114,8 +114,8 @@ def test_cli_json_is_machine_readable(capsys):
 
 
 def test_the_learning_rate_protocol_halves_from_large():
-    from trainwell.doctor.lr import START, lr_range
-    from trainwell.run import prepare
+    from trainwell.lr_protocol import START, lr_range
+    from trainwell.prepared import prepare
 
     r = lr_range(prepare(data="digits", model="mlp", precision="fp32", device="cpu"))
     lrs = [t["lr"] for t in r["tried"]]
@@ -159,8 +159,8 @@ def test_lr_auto_trains_at_the_protocols_pick_and_keeps_it(tmp_path):
     import yaml
 
     import trainwell
-    from trainwell.doctor.lr import RECOMMEND
-    from trainwell.run import prepare
+    from trainwell.lr_protocol import RECOMMEND
+    from trainwell.prepared import prepare
 
     opts = dict(data="digits", model="mlp", precision="fp32", device="cpu")
     prep = prepare(lr="auto", **opts)

@@ -236,7 +236,7 @@ def test_pruning_callback_reports_on_the_schedules_common_axis():
     """The callback contract: reports each epoch (scaled when epochs vary), stops the run when told to."""
     from types import SimpleNamespace
 
-    from trainwell.tune.study import Pruning
+    from trainwell.tune.trial import Pruning
 
     class FakeTrial:
         def __init__(self):

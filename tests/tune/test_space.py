@@ -80,7 +80,7 @@ def test_files(tmp_path):
 
 
 def test_storage_urls_and_passwords_never_shown():
-    from trainwell.tune.study import redact, storage_url
+    from trainwell.tune.storage import redact, storage_url
 
     assert storage_url(None, "runs/s").startswith("sqlite:///") and storage_url(None, "runs/s").endswith("runs/s/study.db")
     assert storage_url("postgresql://me:pw@db/x", "d") == "postgresql+psycopg://me:pw@db/x"

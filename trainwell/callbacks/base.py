@@ -20,8 +20,14 @@ EVENTS = ("on_fit_start", "on_epoch_start", "on_after_backward", "on_batch_end",
 
 
 class Callback:
-    """Subclass and override the hooks you need. Stop training with
-    `trainer.state.should_stop = True; trainer.state.stop_reason = "..."`."""
+    """Subclass and override the hooks you need. Stop training with `trainer.stop("why")`.
+
+    A callback that adds metrics to the epoch's record (at on_validation_end) names them in `metrics`, so
+    that a monitor of them is accepted when the fit starts; a `Monitor` attribute (early stopping's) must
+    name a metric the records will hold, or the fit is refused before anything is written.
+    """
+
+    metrics: tuple[str, ...] = ()
 
     def on_fit_start(self, trainer: Any) -> None: ...
     def on_epoch_start(self, trainer: Any) -> None: ...

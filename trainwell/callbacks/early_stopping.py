@@ -24,20 +24,19 @@ class EarlyStopping(Callback):
     def on_epoch_end(self, trainer: Any) -> None:
         state = trainer.state
         if self.monitor is None:
-            metric, best, best_epoch = trainer.best.metric, trainer.best.best, state.best_epoch
+            metric, best, best_epoch = trainer.selection.metric, trainer.selection.best, state.best_epoch
         else:
             self.monitor.improved(trainer.history[-1])
             metric, best, best_epoch = self.monitor.metric, self.monitor.best, self.monitor.best_epoch
         waited = state.epoch - (best_epoch or 0)
         if waited >= self.patience:
-            state.should_stop = True
             shown = "none" if best is None else f"{best:.4f}"
-            state.stop_reason = (f"early stopping: {metric} did not improve for {self.patience} epochs "
-                                 f"(best {shown} at epoch {best_epoch})")
+            trainer.stop(f"early stopping: {metric} did not improve for {self.patience} epochs "
+                         f"(best {shown} at epoch {best_epoch})")
 
     def state_dict(self) -> dict[str, Any] | None:
-        return self.monitor.state() if self.monitor else None
+        return self.monitor.state_dict() if self.monitor else None
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if self.monitor is not None:
-            self.monitor.load(state)
+            self.monitor.load_state_dict(state)

@@ -26,7 +26,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from trainwell import rundir
 from trainwell.callbacks.base import Callback
+from trainwell.metrics import prepare_batch
 
 PROBE = 256              # examples in the probe batch
 RECORDS_PER_EPOCH = 4    # the default interval: about this many records an epoch ...
@@ -60,8 +62,6 @@ class LayerMonitor(Callback):
         self._layers = [(n, m) for n, m in trainer.model.named_modules() if isinstance(m, WEIGHTED)]
         self._acts = [(n, m) for n, m in trainer.model.named_modules() if isinstance(m, ACTIVATIONS)]
         x = trainer.x_valid if len(trainer.y_valid) else trainer.x_train
-        from trainwell.metrics import prepare_batch
-
         idx = torch.arange(min(PROBE, len(x)))
         self._probe = prepare_batch(x[idx.to(x.device) if isinstance(x, torch.Tensor) else idx],
                                     trainer.precision, trainer.splits.preprocess)
@@ -129,7 +129,7 @@ class LayerMonitor(Callback):
                 continue
             a = outputs[name]
             units = a.transpose(0, 1).reshape(a.shape[1], -1) if a.ndim > 2 else a.t()  # units x samples
-            off = _off(a, m)
+            is_off = off(a, m)
             per_unit = _per_unit(a)
             sub = per_unit[:MAX_UNITS]
             var = sub.var(1)
@@ -139,8 +139,9 @@ class LayerMonitor(Callback):
             if corr is not None:
                 k = corr.shape[0]
                 mean_abs_corr = float((corr.abs().sum() - k) / (k * (k - 1)))
-            stats[name] = {"variance": float(var.mean()), "sparsity": float(off.float().mean()),
-                           "dead": float((units <= 0).all(1).float().mean()) if not isinstance(m, SATURATING)
+            stats[name] = {"variance": float(var.mean()), "sparsity": float(is_off.float().mean()),
+                           # a saturating unit is never called dead: saturation is counted apart (the doctor)
+                           "dead": float(off(units, m).all(1).float().mean()) if not isinstance(m, SATURATING)
                            else float(0.0), "correlation": mean_abs_corr}
         return stats
 
@@ -155,10 +156,10 @@ class LayerMonitor(Callback):
             key = f"{when}/{name}"
             snap[f"{key}/hist"] = torch.histc(a.flatten(), HIST_BINS, lo, hi)
             snap[f"{key}/edges"] = torch.linspace(lo, hi, HIST_BINS + 1)
-            off = _off(a, kinds[name])
+            is_off = off(a, kinds[name])
             # a conv unit is off on an example when it is off at most of its positions
-            off_per_example = off.float().transpose(0, 1).reshape(a.shape[1], a.shape[0], -1).mean(2) \
-                if a.ndim > 2 else off.float().t()
+            off_per_example = is_off.float().transpose(0, 1).reshape(a.shape[1], a.shape[0], -1).mean(2) \
+                if a.ndim > 2 else is_off.float().t()
             snap[f"{key}/unit_off"] = (off_per_example > 0.5).float().mean(1)
             sub = _per_unit(a)[:SNAPSHOT_UNITS]
             corr = torch.corrcoef(sub) if sub.shape[0] > 1 else torch.ones(1, 1)
@@ -175,8 +176,6 @@ class LayerMonitor(Callback):
     def _write(self) -> None:
         if self.run_dir is None:
             return
-        from trainwell import rundir
-
         rundir.write_monitors(self.run_dir, self.records, self.filters, self.units)
 
     def state_dict(self) -> dict[str, Any]:
@@ -189,8 +188,9 @@ class LayerMonitor(Callback):
         self._before = None  # a rollback may land between a step's two hooks
 
 
-def _off(a: torch.Tensor, m: nn.Module) -> torch.Tensor:
-    """Where a unit is off: <= 0 for rectifiers, near the limits for tanh / sigmoid."""
+def off(a: torch.Tensor, m: nn.Module) -> torch.Tensor:
+    """Where a unit is off: <= 0 for rectifiers, near the limits for tanh / sigmoid. The one definition of
+    a dead unit (off for every example) and of a saturated output, for the monitors and the doctor alike."""
     if isinstance(m, SATURATING):
         lo = 0.01 if isinstance(m, nn.Sigmoid) else -0.99
         return (a <= lo) | (a >= 0.99)

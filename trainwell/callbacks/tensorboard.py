@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 from trainwell.callbacks.base import Callback
+from trainwell.callbacks.layers import WEIGHTED
 from trainwell.errors import UserError
 
 
@@ -46,7 +47,6 @@ class TensorBoard(Callback):
         for key, value in record.items():
             if key != "epoch" and isinstance(value, (int, float)) and math.isfinite(value):
                 self.writer.add_scalar(f"epoch/{key}", value, epoch)
-        from trainwell.callbacks.layers import WEIGHTED
 
         for name, m in trainer.model.named_modules():
             if isinstance(m, WEIGHTED):

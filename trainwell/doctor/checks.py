@@ -15,8 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trainwell.callbacks.layers import ACTIVATIONS, SATURATING, WEIGHTED
+from trainwell.callbacks.layers import ACTIVATIONS, SATURATING, WEIGHTED, off
 from trainwell.data.splits import take
+from trainwell.models import count_params
 from trainwell.doctor.findings import Finding, train_command
 
 SAMPLE = 256                # examples the forward checks look at
@@ -285,10 +286,9 @@ def _activity(net: nn.Module, x: torch.Tensor) -> list[dict[str, Any]]:
             units = a.transpose(0, 1).reshape(a.shape[1], -1) if a.ndim > 2 else a.t()  # unit/channel x samples
             rec = {"layer": name, "kind": type(m).__name__, "units": units.shape[0]}
             if isinstance(m, SATURATING):
-                lo, hi = (0.01, 0.99) if isinstance(m, nn.Sigmoid) else (-0.99, 0.99)
-                rec["saturated"] = float(((a <= lo) | (a >= hi)).float().mean())
+                rec["saturated"] = float(off(a, m).float().mean())
             else:
-                rec["dead"] = float((units <= 0).all(1).float().mean())
+                rec["dead"] = float(off(units, m).all(1).float().mean())
             stats.append(rec)
         return f
 
@@ -466,7 +466,7 @@ def overfit_subset(ctx: Context, steps: int = 300) -> Finding:
         if reached:
             break
     ev = {"examples": n, "steps_to_zero_error": tried, "final_error": errors, "step_budget": steps,
-          "params": sum(p.numel() for p in ctx.prep.model.parameters())}
+          "params": count_params(ctx.prep.model)}
     first = next(iter(tried))
     if tried[first]:
         return Finding("overfit-subset", "pass", f"{n} examples fitted to 0 training error in {tried[first]} steps", ev)

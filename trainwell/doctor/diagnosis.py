@@ -14,12 +14,13 @@ from typing import Any
 from trainwell import rundir
 from trainwell.errors import UserError
 from trainwell.augment import OVERFITTING_PRESET
+from trainwell.doctor.checks import wider
 from trainwell.doctor.findings import Finding, Report, train_command, verdict_of
 from trainwell.optim import DEFAULT_LR
 
 
-
-def diagnose_run(run_dir: str, failure: dict[str, Any] | None = None) -> Report:
+def diagnose(run_dir: str, failure: dict[str, Any] | None = None) -> Report:
+    """The triage of a run directory. `failure`: how training failed (the run writes it; read back after)."""
     run = rundir.read_run(run_dir)
     h = [r for r in run.history]
     if failure is None and not run.finished:  # a failed run's reason, kept in its diagnosis
@@ -227,7 +228,6 @@ def _underfitting(c: _Ctx) -> Finding | None:
 
 
 def _wider(c: _Ctx) -> dict[str, Any]:
-    from trainwell.doctor.checks import wider
 
     return wider(c.cfg, (c.run.spec or {}).get("model", {}))
 

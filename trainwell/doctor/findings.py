@@ -63,7 +63,9 @@ class Report:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"verdict": self.verdict, "findings": [asdict(f) for f in self.findings], **self.meta}
+        # the verdict's meaning travels with it, so that the report reads the run directory alone
+        return {"verdict": self.verdict, "meaning": CODES.get(self.verdict, ""),
+                "findings": [asdict(f) for f in self.findings], **self.meta}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, default=_plain)

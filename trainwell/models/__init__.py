@@ -30,8 +30,13 @@ ARCH_FIELDS = ("hidden", "width", "depth", "activation", "batch_norm", "dropout"
 # The config's `model` may also be "auto" (chosen from the data's shape) or FILE.py:FUNCTION.
 CHOICES: tuple[str, ...] = ("auto", *REGISTRY)
 
-__all__ = ["ACTIVATIONS", "CHOICES", "INITS", "REGISTRY", "activation", "build_model", "initialise", "is_user_file",
-           "model_spec"]
+__all__ = ["ACTIVATIONS", "CHOICES", "INITS", "REGISTRY", "activation", "build_model", "count_params", "initialise",
+           "is_user_file", "model_spec"]
+
+
+def count_params(module: Any, trainable: bool = False) -> int:
+    """Parameters of `module` (only those that train, with `trainable`): the one count every report uses."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable)
 
 
 def is_user_file(name: str) -> bool:

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from trainwell import rundir
+from trainwell.data.pixels import display_pixels
 from trainwell.errors import UserError
 
 MAX_LAYERS = 12         # weight layers / activation layers drawn (evenly picked when a net has more)
@@ -151,17 +152,6 @@ def _signed_pixels(w: np.ndarray) -> np.ndarray:
     """A weight map to uint8: 0 is mid-grey, the largest magnitude white or black."""
     m = float(np.abs(w).max()) or 1.0
     return np.clip(np.round(127.5 + 127.5 * w / m), 0, 255).astype(np.uint8)
-
-
-def display_pixels(raw: np.ndarray, input_scale: float) -> np.ndarray:
-    """Raw inputs (C, H, W) -> uint8 (H, W) or (H, W, 3) for display."""
-    x = raw.astype(np.float32)
-    if input_scale == 1.0:  # float inputs of unknown range: stretch to what the image holds
-        x = (x - x.min()) / (x.max() - x.min() + 1e-12) * 255
-    else:
-        x = x * input_scale * 255
-    x = np.clip(np.round(x), 0, 255).astype(np.uint8)
-    return x[0] if x.shape[0] == 1 else x[:3].transpose(1, 2, 0)
 
 
 def test_outputs(tensors: dict[str, Any], classes: list[str], preprocess: Any) -> dict[str, Any] | None:

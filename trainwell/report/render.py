@@ -138,8 +138,6 @@ def render_run(d: dict[str, Any]) -> str:
 def verdict(diag: dict[str, Any] | None) -> str:
     if not diag:
         return ""
-    from trainwell.doctor.findings import CODES
-
     findings = [f for f in diag.get("findings", []) if f.get("status") in ("warn", "fail")]
     v = diag.get("verdict", "")
     level = "fail" if any(f["status"] == "fail" for f in findings) else "warn" if findings else ""
@@ -152,7 +150,7 @@ def verdict(diag: dict[str, Any] | None) -> str:
             line += f'<br>try: <code>{esc(f["command"])}</code>'
         items.append(line + "</li>")
     return (f'<div id="verdict" class="verdict {level}"><div class="v">diagnosis: {esc(v)}</div>'
-            f'<div>{esc(CODES.get(v, ""))}</div>' + (f"<ul>{''.join(items)}</ul>" if items else "") + "</div>")
+            f'<div>{esc(diag.get("meaning", ""))}</div>' + (f"<ul>{''.join(items)}</ul>" if items else "") + "</div>")
 
 
 def summary_section(d: dict[str, Any]) -> str:

@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import math
+import os
+import warnings
 from typing import Any
 
+from trainwell.errors import UserError
 from trainwell.tune.space import Space
+from trainwell.tune.storage import Study, from_record, quiet_optuna, storage_url
 
 STATES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running", "WAITING": "queued"}
 
@@ -22,6 +26,22 @@ def trial_row(t: Any) -> dict[str, Any]:
             "retry_of": t.system_attrs.get("failed_trial"), "host": t.user_attrs.get("host"), "note": t.user_attrs.get("stopped") or t.user_attrs.get("error")}
 
 
+def completed(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The trials that completed with a value: the only ones a best is chosen from."""
+    return [r for r in rows if r["state"] == "complete" and r["value"] is not None]
+
+
+def best_of(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The completed trial with the lowest value (the study minimises), or None."""
+    done = completed(rows)
+    return min(done, key=lambda r: r["value"]) if done else None
+
+
+def shown_value(row: dict[str, Any]) -> float | None:
+    """A trial's value, or for a trial that did not complete, the last epoch it reported."""
+    return row["value"] if row["value"] is not None else row["last_value"]
+
+
 def shown(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Trials worth a line: all but the ones asked after the study was full (they never ran)."""
     return [r for r in rows if r["params"] or r["state"] not in ("failed",)]
@@ -37,7 +57,7 @@ def header(names: list[str], metric: str) -> str:
 
 
 def line(row: dict[str, Any], names: list[str], best: float | None = None) -> str:
-    value = row["value"] if row["value"] is not None else row["last_value"]
+    value = shown_value(row)
     text = f"{value:.4f}" if isinstance(value, float) and math.isfinite(value) else "-"
     if row["state"] != "complete" and value is not None:
         text = f"({text})"  # the last reported epoch's value, not a selected result
@@ -54,8 +74,8 @@ def _fmt(v: Any) -> str:
 
 
 def table(rows: list[dict[str, Any]], names: list[str], metric: str) -> str:
-    complete = [r["value"] for r in rows if r["state"] == "complete" and r["value"] is not None]
-    best = min(complete) if complete else None
+    best = best_of(rows)
+    best = best["value"] if best else None
     return "\n".join([header(names, metric), *(line(r, names, best) for r in shown(rows))])
 
 
@@ -64,9 +84,7 @@ def importances(rows: list[dict[str, Any]], space: Space) -> dict[str, float]:
     the trials' real values whatever the sampler (a grid's trials carry only a point number in Optuna)."""
     import optuna
 
-    from trainwell.tune.study import quiet_optuna
-
-    complete = [r for r in rows if r["state"] == "complete" and r["value"] is not None]
+    complete = completed(rows)
     dists = space.distributions()
     varied = [n for n in space.names() if len({repr(r["params"].get(n)) for r in complete}) > 1
               and all(n in r["params"] for r in complete)]
@@ -78,8 +96,6 @@ def importances(rows: list[dict[str, Any]], space: Space) -> dict[str, float]:
         params = {n: r["params"][n] for n in varied}
         scratch.add_trial(optuna.trial.create_trial(params=params, distributions={n: dists[n] for n in varied},
                                                     value=r["value"]))
-    import warnings
-
     try:
         with warnings.catch_warnings():  # "importances will be equal" and the like: the numbers say it
             warnings.simplefilter("ignore")
@@ -87,3 +103,25 @@ def importances(rows: list[dict[str, Any]], space: Space) -> dict[str, float]:
         return {k: round(float(v), 3) for k, v in found.items()}
     except (RuntimeError, ValueError):  # too few distinct results to split on
         return {}
+
+
+def load(study: str, out: str = "runs", storage: str | None = None) -> tuple[Study, list[dict[str, Any]]]:
+    """A study (running or done) and its trials as rows, read from its storage; changes nothing."""
+    import optuna
+
+    study_dir = study if os.path.isdir(study) else os.path.join(out, study)
+    name = os.path.basename(os.path.normpath(study_dir))
+    if storage is None and not os.path.isfile(os.path.join(study_dir, "study.db")):
+        raise UserError(f"--show {study}: no study there (no {os.path.join(study_dir, 'study.db')}); give the study "
+                        "folder, or --storage for a shared one")
+    url = storage_url(storage, study_dir)
+    quiet_optuna()
+    probe = Study(name, study_dir, url, {}, Space([]), "random", None)
+    try:
+        ost = optuna.load_study(study_name=name, storage=probe.storage())
+    except KeyError:
+        raise UserError(f"--show {study}: the storage holds no study named '{name}'") from None
+    spec = from_record(name, study_dir, url, ost.user_attrs)
+    return spec, [trial_row(t) for t in ost.get_trials(deepcopy=False)]
+
+

@@ -6,13 +6,14 @@ from __future__ import annotations
 import os
 import sys
 
+from trainwell.errors import Interrupted, UserError
+from trainwell.tune.space import Space
+from trainwell.tune.storage import Study, from_record, quiet_optuna
+from trainwell.tune.study import work
+
 
 def main(argv: list[str]) -> int:
-    import optuna
-
-    from trainwell.errors import Interrupted, UserError
-    from trainwell.tune.study import Study, from_record, quiet_optuna, work
-    from trainwell.tune.space import Space
+    import optuna  # here, like every import of optuna: it takes a second
 
     study_dir, name, index, heartbeat, threads, deadline = argv
     url = os.environ["TRAINWELL_STORAGE"]

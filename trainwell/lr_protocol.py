@@ -15,6 +15,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from trainwell.data.splits import take
 from trainwell.divergence import Guard
 from trainwell.optim import DEFAULT_LR, build_optimizer
 
@@ -32,7 +33,7 @@ RECOMMEND = 1 / 2
 def lr_range(prep: Any, steps: int | None = None) -> dict[str, Any]:
     """{"largest_stable": lr, "recommended": lr, "tried": [{lr, first_loss, last_loss, diverged, why}]}.
 
-    `prep`: a run.Prepared (its config, splits, model and precision); the model is copied, never trained.
+    `prep`: a prepared.Prepared (its config, splits, model and precision); the model is copied, never trained.
     Leaves torch's global random state as it found it.
     """
     with torch.random.fork_rng():
@@ -44,8 +45,6 @@ def _lr_range(prep: Any, steps: int | None) -> dict[str, Any]:
     steps = steps or max(STEPS, EXAMPLES // cfg.batch_size)
     device = prep.precision.device
     n = min(SUBSET, len(splits.y_train))
-    from trainwell.data.splits import take
-
     x_all = splits.preprocess.apply(take(splits.x_train, torch.arange(n))).to(device)
     y_all = splits.y_train[:n].to(device)
     bs = min(cfg.batch_size, n)

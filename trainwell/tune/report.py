@@ -11,7 +11,9 @@ from trainwell import rundir
 from trainwell.errors import UserError
 from trainwell.report import charts
 from trainwell.report.charts import esc
+from trainwell.report.pages import write_page
 from trainwell.report.render import fig, figs, page, pct, section, table
+from trainwell.tune.results import best_of, importances, load, shown, shown_value
 
 STATE_COLORS = {"complete": "#1f77b4", "pruned": "#ff7f0e", "diverged": "#d62728", "failed": "#7f7f7f",
                 "running": "#2ca02c", "queued": "#bcbd22"}
@@ -24,9 +26,6 @@ def is_study(path: str) -> bool:
 def study_data(study_dir: str) -> dict[str, Any]:
     """Trials (from the study's storage), the space, the outcome (study.json, once concluded) and each
     trial's per-epoch metric (from its run directory)."""
-    from trainwell.tune import load
-    from trainwell.tune.results import importances, shown
-
     spec, rows = load(study_dir)
     rows = shown(rows)
     done = {}
@@ -38,8 +37,7 @@ def study_data(study_dir: str) -> dict[str, Any]:
         except (OSError, ValueError):  # damaged: the storage still has the trials; the outcome is left out
             done = {}
         done = done if isinstance(done, dict) else {}
-    complete = [r for r in rows if r["state"] == "complete" and r["value"] is not None]
-    best = min(complete, key=lambda r: r["value"]) if complete else None
+    best = best_of(rows)
     curves = {}
     for r in rows:
         run_dir = os.path.join(study_dir, r["run"]) if r.get("run") else None
@@ -107,7 +105,7 @@ def render_study(d: dict[str, Any]) -> str:
 
 
 def _value(r: dict[str, Any], percent: bool) -> Any:
-    v = r["value"] if r["value"] is not None else r["last_value"]
+    v = shown_value(r)
     if v is None:
         return None
     text = pct(v) if percent else f"{v:.4g}"
@@ -117,7 +115,7 @@ def _value(r: dict[str, Any], percent: bool) -> Any:
 def _by_trial(rows: list[dict[str, Any]], metric: str, percent: bool) -> str:
     pts = []
     for r in rows:
-        v = r["value"] if r["value"] is not None else r["last_value"]
+        v = shown_value(r)
         if v is not None:
             pts.append({"x": r["number"], "y": v, "color": STATE_COLORS.get(r["state"], "#333"),
                         "label": f"trial {r['number']} {r['state']}: {v:.4g}"})
@@ -141,7 +139,7 @@ def _param_plot(p: dict[str, Any], rows: list[dict[str, Any]], metric: str, perc
     pts = []
     cats = p["choices"] if p["kind"] == "categorical" else None
     for r in rows:
-        v = r["value"] if r["value"] is not None else r["last_value"]
+        v = shown_value(r)
         x = r["params"].get(p["name"])
         if v is None or x is None:
             continue
@@ -160,9 +158,8 @@ def _param_plot(p: dict[str, Any], rows: list[dict[str, Any]], metric: str, perc
 
 
 def write_study_report(study_dir: str, out: str | None = None) -> str:
-    from trainwell.report import _write
-
-    return _write(out or os.path.join(study_dir, "report.html"), render_study(study_data(study_dir)))
+    """Write the study's report (to STUDY/report.html unless `out`); returns its path."""
+    return write_page(out or os.path.join(study_dir, "report.html"), render_study(study_data(study_dir)))
 
 
 __all__ = ["is_study", "render_study", "study_data", "write_study_report"]
