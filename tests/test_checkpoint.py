@@ -264,3 +264,53 @@ def test_nested_state_round_trip_keeps_list_order_and_key_types(tmp_path):
     assert set(back["optimizer"]["state"]) == {0, 10} and back["best"] is None
     assert back["history"] == state["history"]
     assert torch.equal(back["optimizer"]["state"][0]["momentum_buffer"], torch.ones(2))
+
+
+class _KilledEarly(Callback):
+    """A kill before the first checkpoint: the process dies mid-epoch (here: an exception past the loop)."""
+
+    def on_batch_end(self, trainer):
+        if trainer.state.step == 2:
+            raise RuntimeError("killed")
+
+
+def test_resume_auto_starts_over_a_run_killed_before_its_first_checkpoint(blobs_npz, tmp_path, capsys):
+    from trainwell.cli import main
+
+    out = str(tmp_path / "runs")
+    o = dict(data=blobs_npz, model="mlp", hidden=[8], epochs=2, batch_size=16, precision="fp32", device="cpu",
+             out=out, name="early", quiet=True)
+    with pytest.raises(RuntimeError, match="killed"):
+        trainwell.train(callbacks=[_KilledEarly()], **o)
+    assert not ckpt.has_checkpoint(str(tmp_path / "runs" / "early" / "checkpoints"))
+    code = main(["train", "--data", blobs_npz, "--model", "mlp", "--hidden", "8", "--epochs", "2", "--batch-size",
+                 "16", "--precision", "fp32", "--out", out, "--resume", "auto"])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    assert "stopped before its first checkpoint; starting it over in the same folder" in printed.out
+    assert os.listdir(out) == ["early"]  # the same folder, nothing left behind
+    run = trainwell.read_run(os.path.join(out, "early"))
+    assert run.finished and len(run.history) == 2
+
+
+def test_a_checkpoint_that_cannot_be_saved_is_one_line_exit_3_and_the_last_good_one_is_kept(blobs_npz, tmp_path,
+                                                                                           monkeypatch, capsys):
+    """A full disk: one save path, one outcome, alone as under torchrun (trainer._write_checkpoint)."""
+    from trainwell.cli import main
+
+    real, calls = ckpt.save_state, []
+
+    def full_disk(folder, step, state, protect=None):
+        calls.append(step)
+        if len(calls) > 1:
+            raise OSError(28, "No space left on device")
+        return real(folder, step, state, protect=protect)
+
+    monkeypatch.setattr(ckpt, "save_state", full_disk)
+    code = main(["train", "--data", blobs_npz, "--model", "mlp", "--hidden", "8", "--epochs", "3", "--precision",
+                 "fp32", "--checkpoint-every", "2", "--out", str(tmp_path), "--name", "full", "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 3 and len(err) == 1, err
+    assert "checkpoint not saved: No space left on device" in err[0] and "free disk space" in err[0]
+    step, _ = ckpt.load_latest_state(str(tmp_path / "full" / "checkpoints"))
+    assert step == calls[0]  # the first checkpoint, intact

@@ -23,6 +23,16 @@ def test_all_problems_reported_at_once():
         assert part in msg
 
 
+def test_unknown_keys_type_errors_and_value_errors_come_in_one_error():
+    with pytest.raises(UserError) as e:
+        build_config({"batchsize": 3, "epochs": "many", "lr": -1.0, "optimizer": "adma", "dropout": 2.0})
+    msg = str(e.value)
+    assert msg.count("config:") == 1
+    for part in ("unknown key 'batchsize'", "did you mean 'batch_size'", "epochs: 'many' is not valid (expected an "
+                 "integer", "lr: -1.0 must be > 0", "did you mean 'adam'", "dropout: 2.0 is out of range"):
+        assert part in msg, part
+
+
 def test_unknown_key_gets_did_you_mean():
     with pytest.raises(UserError, match="did you mean 'batch_size'"):
         build_config({"batchsize": 3})

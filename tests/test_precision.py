@@ -13,8 +13,15 @@ def test_forced_bf16_on_a_gpu_without_bf16_says_so(monkeypatch):
     assert precision.choose_precision("cuda", "auto", is_conv=True).reason == "CUDA without bf16 support"
 
 
-def test_fp32_forced_and_cpu_policy():
+def test_fp32_forced_and_cpu_policy(monkeypatch):
     p = precision.choose_precision("cpu", "fp32", is_conv=True)
     assert p.dtype is None and not p.channels_last and p.reason == "forced by --precision fp32"
-    auto = precision.choose_precision("cpu", "auto", is_conv=True)
-    assert (auto.dtype is not None) == precision.cpu_has_bf16_units() and auto.channels_last == (auto.dtype is not None)
+    monkeypatch.setattr(precision, "cpu_has_bf16_units", lambda: True)  # the policy on each kind of CPU
+    fast = precision.choose_precision("cpu", "auto", is_conv=True)
+    assert fast.dtype == torch.bfloat16 and fast.channels_last and "bf16 matrix units" in fast.reason
+    assert not precision.choose_precision("cpu", "auto", is_conv=False).channels_last  # an MLP has no channels
+    monkeypatch.setattr(precision, "cpu_has_bf16_units", lambda: False)
+    plain = precision.choose_precision("cpu", "auto", is_conv=True)
+    assert plain.dtype is None and not plain.channels_last and plain.reason == "CPU without bf16 matrix units"
+    forced = precision.choose_precision("cpu", "bf16", is_conv=True)  # asked for: given, but without channels_last
+    assert forced.dtype == torch.bfloat16 and not forced.channels_last

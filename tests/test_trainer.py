@@ -130,12 +130,15 @@ def test_something_that_is_not_a_callback_is_refused_before_the_run_directory_ex
 
 class PoisonGrad(Callback):
     def __init__(self, at):
-        self.at, self.before = at, None
+        self.at, self.before, self.after = at, None, None
 
     def on_after_backward(self, trainer):
         if trainer.state.step == self.at:
             self.before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
             next(trainer.model.parameters()).grad[0] = float("nan")
+
+    def on_exception(self, trainer):  # the weights as the failed run left them
+        self.after = {k: v.clone() for k, v in trainer.model.state_dict().items()}
 
 
 def test_non_finite_gradient_on_a_checked_step_is_caught_before_the_update(blobs_npz, tmp_path):
@@ -144,7 +147,9 @@ def test_non_finite_gradient_on_a_checked_step_is_caught_before_the_update(blobs
     poison = PoisonGrad(at=GRAD_EVERY)  # gradients are read on this step
     with pytest.raises(TrainingFailed, match="non-finite gradient norm"):
         _train(blobs_npz, tmp_path, callbacks=[poison], name="nan", batch_size=8)
-    assert poison.before is not None
+    assert poison.before is not None and poison.after is not None
+    for k, v in poison.before.items():  # the poisoned update was never applied (nor any after it)
+        assert torch.equal(poison.after[k], v), k
 
 
 def test_non_finite_gradient_between_checks_stops_the_run_at_the_next_loss(blobs_npz, tmp_path):
@@ -250,3 +255,19 @@ def test_balanced_class_weights_are_n_over_c_times_the_class_count():
     w = class_weights("balanced", torch.tensor([0, 0, 0, 1]), 3)
     assert torch.allclose(w, torch.tensor([4 / 9, 4 / 3, 4 / 3]))  # an unseen class counts as one example
     assert class_weights("none", torch.tensor([0, 1]), 2) is None
+
+
+def test_a_last_batch_of_one_is_left_out_for_a_batch_norm_model(tmp_path):
+    """Defect: 1,213 training examples at batch size 2 left a last batch of one, and a user's BatchNorm1d
+    ended the run in a traceback ("Expected more than 1 value per channel when training")."""
+    from torch import nn
+
+    from trainwell.trainer import steps_per_epoch
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 10))
+    run = trainwell.train(data="digits", model=net, limit_train=1213, batch_size=2, epochs=1, precision="fp32",
+                          out=str(tmp_path), name="bn", quiet=True, monitor_every=0)
+    assert run.finished and run.summary["sizes"]["train"] == 1213
+    assert run.history[0]["step"] == 606  # 1,213 // 2: the one-example batch is left out
+    assert steps_per_epoch(1213, 2, nn.Linear(2, 2)) == 607  # without batch norm a batch of one trains

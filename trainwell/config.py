@@ -1,6 +1,7 @@
 """One flat, typed Config: fed by CLI flags, a YAML file, key=value overrides or Python kwargs.
 
-Every problem is reported at once, unknown keys get "did you mean". YAML goes through safe_load only.
+Every problem is reported at once (unknown keys with "did you mean", values of the wrong type, values out of
+range or not among the choices), in one error. YAML goes through safe_load only.
 """
 from __future__ import annotations
 
@@ -169,8 +170,7 @@ def validate(cfg: Config) -> None:
             setattr(cfg, f.name, _coerce(f.name, getattr(cfg, f.name), hints[f.name]))
         except (TypeError, ValueError) as e:
             problems.append(f"{f.name}: '{getattr(cfg, f.name)}' is not valid ({e})")
-    if problems:
-        raise UserError("; ".join(problems))
+            setattr(cfg, f.name, f.default)  # so that the checks below can still run on the other fields
     if not models.is_user_file(cfg.model):
         _choice(problems, "model", cfg.model, models.CHOICES + ("FILE.py:FUNCTION",))
     _choice(problems, "optimizer", cfg.optimizer, tuple(optim.OPTIMIZERS))
@@ -225,10 +225,14 @@ def build_config(values: dict[str, Any] | None = None, *, config_file: str | Non
                  overrides: list[str] | None = None) -> Config:
     """Merge YAML file < explicit values < key=value overrides into one validated Config."""
     merged = merge_options(values, config_file=config_file, overrides=overrides)
-    unknown = [k for k in merged if k not in _NAMES]
-    if unknown:
-        raise UserError("config: " + "; ".join(f"unknown key '{k}'{_hint(k)}" for k in unknown))
-    return Config(**merged)
+    problems = [f"unknown key '{k}'{_hint(k)}" for k in merged if k not in _NAMES]
+    try:
+        cfg = Config(**{k: v for k, v in merged.items() if k in _NAMES})
+    except UserError as e:  # the known keys' problems, beside the unknown keys: all of them in one line
+        problems.append(str(e).removeprefix("config: "))
+    if problems:
+        raise UserError("config: " + "; ".join(problems))
+    return cfg
 
 
 def merge_options(values: dict[str, Any] | None = None, *, config_file: str | None = None,

@@ -59,6 +59,28 @@ def test_refresh_mid_run_and_other_output(mlp_run, tmp_path):
     assert open(out, encoding="utf-8").read().count("<svg") >= 8
 
 
+def test_a_report_written_while_training_runs_shows_the_epochs_so_far(tmp_path):
+    import trainwell
+    from trainwell.callbacks import Callback
+
+    class Midway(Callback):
+        page = ""
+
+        def on_epoch_end(self, trainer):
+            if trainer.state.epoch == 2:  # the run is training: history.jsonl has 2 of its 4 epochs
+                run_dir = str(tmp_path / "mid")
+                self.page = open(write_run_report(run_dir), encoding="utf-8").read()
+                self.epochs = len(rundir.read_run(run_dir).history)
+
+    mid = Midway()
+    trainwell.train(data="digits", model="mlp", hidden=[16], epochs=4, precision="fp32", out=str(tmp_path),
+                    name="mid", quiet=True, callbacks=[mid])
+    assert mid.epochs == 2 and "not finished (report of the epochs so far)" in mid.page
+    assert 'id="curves"' in mid.page and 'id="test"' not in mid.page  # no test results before the end
+    final = open(rundir.path(str(tmp_path / "mid"), rundir.REPORT), encoding="utf-8").read()
+    assert "not finished" not in final and 'id="test"' in final
+
+
 def test_a_failed_run_gets_a_report_with_its_verdict(tmp_path):
     import pytest
 
