@@ -20,6 +20,10 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the annotations only: torch is imported where a run is scored
+    import torch
 
 AUG = ["--augment", "flip,translate=2"]
 RECIPES: dict[str, list[str]] = {

@@ -176,7 +176,7 @@ def validate(cfg: Config) -> None:
     _choice(problems, "optimizer", cfg.optimizer, tuple(optim.OPTIMIZERS))
     _choice(problems, "schedule", cfg.schedule, tuple(optim.SCHEDULES))
     _choice(problems, "init", cfg.init, models.INITS)
-    _choice(problems, "outputs", cfg.outputs, ("logits", "probabilities"))
+    _choice(problems, "outputs", cfg.outputs, models.OUTPUTS)
     _choice(problems, "class_weights", cfg.class_weights, ("none", "balanced"))
     _choice(problems, "activation", cfg.activation, tuple(models.ACTIVATIONS))
     _choice(problems, "device", cfg.device, DEVICES)

@@ -29,7 +29,7 @@ def diagnose(run_dir: str, failure: dict[str, Any] | None = None) -> Report:
         raise UserError(f"{run_dir}: no epoch has finished yet, so there is nothing to diagnose; wait for one, "
                         "or run trainwell doctor with the same options")
     classes = int(run.env.get("classes") or (run.spec or {}).get("model", {}).get("num_classes") or 10)
-    base = ["--config", f"{run_dir.rstrip('/')}/config.yaml"]
+    base = ["--config", rundir.path(run_dir.rstrip("/"), rundir.CONFIG)]
     ctx = _Ctx(run, h, classes, base, failure)
     findings: list[Finding] = []
     for rule in (_diverged, _recovered, _chance, _collapsed, _oscillating, _overfitting, _underfitting, _lr_too_low,

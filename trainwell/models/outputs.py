@@ -11,7 +11,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-OUTPUTS = ("logits", "probabilities")
 TINY = 1e-30  # a probability that underflowed to 0 becomes log(1e-30) = -69, not -inf
 
 
