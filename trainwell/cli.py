@@ -10,7 +10,8 @@ import sys
 
 EXAMPLES = """examples:
   trainwell train                                   # Fashion-MNIST, conv net, the course's defaults
-  trainwell train --data my.csv --label species     # an MLP for feature vectors, chosen from the data
+  trainwell train --data my.csv --label species     # a table: text categories and empty cells are fine
+  trainwell train --data train.csv --test-data test.csv --label y   # your own test file
   trainwell train --data photos/                    # one sub-folder of PNG/JPEG per class: a conv net
   trainwell train --data digits --model mlp --hidden 64 --epochs 20 --optimizer adam
   trainwell train --config exp.yaml lr=0.02 epochs=5
@@ -28,6 +29,7 @@ EXAMPLES = """examples:
   trainwell ablate runs/NAME --remove conv3,conv4    # retrain without those layers, compare
   trainwell ensemble runs/A runs/B runs/C             # average their probabilities on one test set
   trainwell predict runs/NAME shirt.png --top 3
+  trainwell predict runs/NAME new.csv --out predictions.csv        # the rows with predicted class + probability
   trainwell augment-preview --augment rotate=10,elastic=34:4 --out aug.png   # see it before training on it
 """
 
@@ -49,9 +51,16 @@ examples:
 # (flag, config key, type, help). The default and the list of names are appended from Config and the
 # registries when the parser is built, so the help cannot drift from the code.
 TRAIN_FLAGS = [
-    ("--data", "data", str, "fashion-mnist | digits | FILE.npz | FILE.csv | IMAGE_DIR"),
+    ("--data", "data", str, "fashion-mnist | digits | FILE.npz | a table: FILE.csv, .tsv, .parquet | IMAGE_DIR"),
     ("--data-dir", "data_dir", str, "folder with the Fashion-MNIST IDX files (default: Debian's, or $TRAINWELL_DATA)"),
-    ("--label", "label", str, "CSV label column (default: 'label', else the last column)"),
+    ("--label", "label", str, "a table's label column (default: 'label', else the last column)"),
+    ("--test-data", "test_data", str, "a file or folder like --data that is the test set (then no test split is "
+     "taken): a CSV/TSV/Parquet with the same columns, an .npz, an image folder"),
+    ("--categorical", "categorical", str, "a table's columns to take as categories whatever their values (e.g. "
+     "integer codes), comma-separated (default: text and yes/no columns)"),
+    ("--numeric", "numeric", str, "a table's columns to take as numbers, comma-separated"),
+    ("--ignore", "ignore", str, "a table's columns to leave out, comma-separated (identifier-like and constant "
+     "columns are left out on their own, with the reason printed)"),
     ("--image-size", "image_size", int, "image folders: resize to this square size (default: the first image's)"),
     ("--valid-fraction", "valid_fraction", float, "stratified validation split of the training data"),
     ("--test-fraction", "test_fraction", float, "test split for sources without a test set"),
@@ -261,11 +270,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("run", help="run directory")
     e.add_argument("--data", help="other data to score (default: the run's own test split)")
     e.add_argument("--data-dir", help="folder with Fashion-MNIST IDX files")
-    e.add_argument("--label", help="CSV label column")
-    r = sub.add_parser("predict", help="class names for an image, or each row of a .npz/.csv file")
+    e.add_argument("--label", help="a table's label column (default: the run's)")
+    r = sub.add_parser("predict", help="class names for an image, or each row of a .npz or a table")
     r.add_argument("run", help="run directory")
-    r.add_argument("input", help="PNG/JPEG image, .npz with array 'x', or .csv with the feature columns")
+    r.add_argument("input", help="PNG/JPEG image, .npz with array 'x', or a table (.csv, .tsv, .parquet) with the "
+                   "run's feature columns, in any order; new categories and empty cells are fine")
     r.add_argument("--top", type=int, default=1, help="how many classes to list per example (1)")
+    r.add_argument("--out", metavar="FILE", help="a table's rows as given, with columns predicted and probability "
+                   "added (predicted_2, ... with --top), written to FILE (.csv, .tsv or .parquet)")
     return p
 
 
@@ -522,6 +534,10 @@ def _predict(args: argparse.Namespace) -> int:
     if args.top < 1:
         print("trainwell: error: --top must be >= 1", file=sys.stderr)
         return 2
-    for i, row in enumerate(predict(args.run, args.input, args.top)):
+    rows = predict(args.run, args.input, args.top, out=args.out)
+    if args.out:
+        print(f"wrote {args.out}: {len(rows)} rows of {args.input} with their predicted class and probability")
+        return 0
+    for i, row in enumerate(rows):
         print(f"{i}\t" + "\t".join(f"{name} ({p:.1%})" for name, p in row))
     return 0

@@ -31,7 +31,11 @@ class Config:
     # data
     data: str = "fashion-mnist"
     data_dir: str | None = None
-    label: str | None = None           # CSV label column
+    label: str | None = None           # a table's label column (default: 'label', else the last column)
+    test_data: str | None = None       # a file or folder like `data` holding the test set (no test split then)
+    categorical: list[str] | None = None  # a table's columns to take as categories / as numbers / to leave out,
+    numeric: list[str] | None = None      # whatever their values look like (default: decided from the values)
+    ignore: list[str] | None = None
     image_size: int | None = None      # image folders: resize to this square size (default: first image's)
     valid_fraction: float = 0.1
     test_fraction: float = 0.2         # only for sources without their own test set
@@ -119,7 +123,7 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
         return None
     if "list[" in text:
         if isinstance(value, str):
-            value = [v for v in value.replace(" ", "").split(",") if v]
+            value = [v.strip() for v in value.split(",") if v.strip()]  # a column name may hold spaces
         if not isinstance(value, (list, tuple)):
             value = [value]
         return [_as_int(v) for v in value] if "list[int]" in text else [str(v) for v in value]

@@ -20,6 +20,7 @@ from trainwell.checkpoint import has_checkpoint
 from trainwell.config import RESUME_SAFE, Config, build_config, load_yaml
 from trainwell.data.sources import Source, check_source, load_source
 from trainwell.data.splits import Splits, make_splits
+from trainwell.data.tables import describe as describe_columns
 from trainwell.errors import UserError
 from trainwell.lr_protocol import describe, lr_range
 from trainwell.models import build_model, initialise, model_spec, with_outputs
@@ -52,6 +53,8 @@ def prepare(config: Config | dict | None = None, *, model: str | nn.Module | Non
     user_model = model if isinstance(model, nn.Module) else None
     if isinstance(model, str):
         options["model"] = model
+    if isinstance(test_data, str):  # a file or folder: the config says where the test set came from
+        options["test_data"], test_data = test_data, None
     if isinstance(data, str):
         options["data"] = data
     elif data is not None:
@@ -75,6 +78,11 @@ def prepare(config: Config | dict | None = None, *, model: str | nn.Module | Non
     splits = make_splits(src, cfg.valid_fraction, cfg.test_fraction, cfg.split_seed, cfg.limit_train)
     epochs_given = cfg.epochs is not None
     cfg, choices = auto.resolve(cfg, splits, user_model)
+    given = [f"--{k}" for k in ("categorical", "numeric", "ignore") if getattr(cfg, k)]
+    if given and src.columns is None:
+        raise UserError(f"{', '.join(given)}: name columns of a table (CSV, TSV, Parquet); {cfg.data} is not one")
+    if src.columns is not None:  # a table's columns, decided from its values: printed like every auto choice
+        choices = {"columns": describe_columns(src.columns, src.left_out), **choices}
     if cfg.tta != "none" and splits.preprocess.kind != "image":
         raise UserError(f"tta={cfg.tta}: mirrors images, but {cfg.data} holds feature vectors; use tta=none")
     if not run_dir:
@@ -155,7 +163,8 @@ def _resume_config(run_dir: str, values: dict[str, Any], config_file: str | None
 
 def _source(cfg: Config, data: Any, test_data: Any) -> Source:
     if data is None or isinstance(data, str):
-        return load_source(cfg.data, cfg.data_dir, cfg.label, cfg.image_size)
+        return load_source(cfg.data, cfg.data_dir, cfg.label, cfg.image_size, test_data=cfg.test_data,
+                           roles={"categorical": cfg.categorical, "numeric": cfg.numeric, "ignore": cfg.ignore})
     x, y = _materialise(data, "data")
     xt, yt = _materialise(test_data, "test_data") if test_data is not None else (None, None)
     classes = [str(c) for c in getattr(data, "classes", [])] or [str(i) for i in range(int(y.max()) + 1)]

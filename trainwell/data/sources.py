@@ -4,13 +4,15 @@ Every loader returns a Source; nothing here knows about splits, tensors or model
 """
 from __future__ import annotations
 
-import csv
+import dataclasses
 import os
 import zipfile
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
+from trainwell.data import tables
 from trainwell.data._limits import MAX_COMPRESSION_RATIO, check_bytes, file_error
 from trainwell.errors import UserError
 
@@ -35,9 +37,13 @@ class Source:
     y_test: np.ndarray | None = None
     feature_names: list[str] = field(default_factory=list)
     label_column: str | None = None
+    columns: list[tables.Column] | None = None  # a table's feature columns: roles and vocabularies
+    left_out: dict[str, str] = field(default_factory=dict)  # a table's columns not used, and why
 
     @property
     def kind(self) -> str:
+        if self.columns is not None:
+            return "table"  # raw rows: numbers with NaN and category codes (data/tables.py)
         return "image" if self.x.ndim == 4 else "features"
 
     @property
@@ -47,16 +53,22 @@ class Source:
 
 
 def load_source(data: str, data_dir: str | None = None, label: str | None = None,
-                image_size: int | None = None, training: bool = True) -> Source:
-    """Read `data` (a built-in name, a .npz/.csv file or an image folder) and check it."""
+                image_size: int | None = None, training: bool = True, columns: list[Any] | None = None,
+                roles: dict[str, list[str] | None] | None = None, test_data: str | None = None) -> Source:
+    """Read `data` (a built-in name, a .npz file, a table: .csv/.tsv/.parquet, or an image folder) and check it.
+
+    A table's columns are decided from its values (`roles`: the user's --categorical/--numeric/--ignore), or
+    given (`columns`, as a run saved them: then every value is encoded as in that run). `test_data`: a
+    file or folder of the same kind whose examples are the test set (its labels mapped onto the classes
+    of `data`)."""
     if data == "fashion-mnist":
         src = _fashion_mnist(data_dir)
     elif data == "digits":
         src = _digits()
     elif data.lower().endswith(".npz"):
         src = _npz(data)
-    elif data.lower().endswith(".csv"):
-        src = _csv(data, label)
+    elif tables.is_table(data):
+        src = _table(data, label, columns, roles or {})
     elif os.path.isdir(data):
         from trainwell.data.cache import cached_image_folder
 
@@ -66,9 +78,32 @@ def load_source(data: str, data_dir: str | None = None, label: str | None = None
         raise UserError(f"--data {data}: not found; use one of {', '.join(BUILTINS)}, a .npz or .csv file, "
                         "or a folder with one sub-folder of images per class")
     else:
-        raise UserError(f"--data {data}: unsupported file type; use a .npz or .csv file or an image folder")
+        raise UserError(f"--data {data}: unsupported file type; use a .npz, .csv, .tsv or .parquet file or an "
+                        "image folder")
+    if test_data is not None:
+        _attach_test(src, data, test_data, data_dir, label, image_size)
     check_source(src, data, training)
     return src
+
+
+def _attach_test(src: Source, data: str, test_data: str, data_dir: str | None, label: str | None,
+                 image_size: int | None) -> None:
+    """`--test-data`: another file or folder of the same kind, its labels mapped onto the training classes."""
+    if src.x_test is not None:
+        raise UserError(f"--test-data {test_data}: {data} has a test set of its own; drop --test-data")
+    size = image_size or (src.x.shape[-1] if src.kind == "image" else None)
+    columns = [dataclasses.asdict(c) for c in src.columns] if src.columns is not None else None
+    test = load_source(test_data, data_dir, src.label_column or label, size, training=False, columns=columns)
+    if test.kind != src.kind or test.x.shape[1:] != src.x.shape[1:]:
+        raise UserError(f"--test-data {test_data}: examples of shape {list(test.x.shape[1:])} ({test.kind}), the "
+                        f"training data's are {list(src.x.shape[1:])} ({src.kind}); give test data like the training data")
+    index = {c: i for i, c in enumerate(src.classes)}
+    unknown = [c for c in test.classes if c not in index]
+    if unknown:
+        raise UserError(f"--test-data {test_data}: classes {unknown[:5]} do not occur in {data} "
+                        f"({', '.join(src.classes[:10])}); a model cannot learn classes it never saw")
+    xs, ys = (test.x_test, test.y_test) if test.x_test is not None else (test.x, test.y)
+    src.x_test, src.y_test = xs, np.array([index[c] for c in test.classes], dtype=np.int64)[ys]
 
 
 def _fashion_mnist(data_dir: str | None) -> Source:
@@ -127,11 +162,11 @@ def _npz(path: str) -> Source:
         # ValueError covers object arrays refused by allow_pickle=False and malformed .npy headers.
         raise file_error(path, f"is not a readable .npz file ({type(e).__name__}: {str(e)[:80]})",
                          "save it with numpy.savez(path, x=..., y=...) using numeric arrays") from None
-    x = _image_layout(path, arrays["x"], "x")
+    x = image_layout(path, arrays["x"], "x")
     y, classes = _labels(path, arrays["y"], "y", arrays.get("classes"))
     xt = yt = None
     if "x_test" in arrays:
-        xt = _image_layout(path, arrays["x_test"], "x_test")
+        xt = image_layout(path, arrays["x_test"], "x_test")
         yt, classes_t = _labels(path, arrays["y_test"], "y_test", np.array(classes))
         if classes_t != classes:
             raise file_error(path, "'y_test' has classes that 'y' does not have", "check the labels")
@@ -162,7 +197,7 @@ def _check_npy_header(path: str, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> 
                          f"{info.file_size} bytes", "the file is truncated or corrupt; re-save it")
 
 
-def _image_layout(path: str, x: np.ndarray, name: str) -> np.ndarray:
+def image_layout(path: str, x: np.ndarray, name: str) -> np.ndarray:
     """Accept (N, D), (N, H, W), (N, C, H, W) or (N, H, W, C) with C in {1, 3}; return (N, D) or NCHW."""
     if x.dtype.kind not in "uif" or x.dtype.kind == "f" and x.dtype.itemsize > 8:
         raise file_error(path, f"'{name}' has dtype {x.dtype}; expected numbers", "store it as float32 or uint8")
@@ -209,68 +244,17 @@ def _labels(path: str, y: np.ndarray, name: str, classes: np.ndarray | None) -> 
     return y, names
 
 
-def _csv(path: str, label: str | None) -> Source:
-    if not os.path.isfile(path):
-        raise file_error(path, "file not found", "check the path")
-    check_bytes(path, os.path.getsize(path) * 4, "its values")
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.reader(f))
-    except (UnicodeDecodeError, csv.Error) as e:
-        raise file_error(path, f"is not a readable UTF-8 CSV file ({type(e).__name__})", "save it as UTF-8 CSV") \
-            from None
-    rows = [r for r in rows if r and any(c.strip() for c in r)]
-    if len(rows) < 2:
-        raise file_error(path, "needs a header row and at least one data row", "add them")
-    header = [h.strip() for h in rows[0]]
-    col = label if label is not None else ("label" if "label" in header else header[-1])
-    if col not in header:
-        import difflib
-
-        close = difflib.get_close_matches(col, header, n=1)
-        tip = f" (did you mean '{close[0]}'?)" if close else ""
-        raise UserError(f"--label {col}: no such column in {path}{tip}; columns are {', '.join(header[:10])}")
-    li = header.index(col)
-    feats = [h for i, h in enumerate(header) if i != li]
-    if not feats:
-        raise file_error(path, "has no feature columns besides the label", "add numeric feature columns")
-    x = np.empty((len(rows) - 1, len(feats)), dtype=np.float32)
-    raw_labels = []
-    for n, row in enumerate(rows[1:]):
-        if len(row) != len(header):
-            raise file_error(path, f"line {n + 2} has {len(row)} fields, the header has {len(header)}",
-                             "fix that row")
-        raw_labels.append(row[li].strip())
-        if not raw_labels[-1]:
-            raise file_error(path, f"line {n + 2} has an empty '{col}' label", "fill it in or drop the row")
-        values = row[:li] + row[li + 1:]
-        try:
-            x[n] = [float(v) for v in values]
-        except ValueError:
-            bad = next(i for i, v in enumerate(values) if not _is_float(v))
-            raise file_error(path, f"line {n + 2}, column '{feats[bad]}': '{values[bad][:20]}' is not a number",
-                             "feature columns must be numeric; name the label column with --label") from None
-    if all(_is_int(v) for v in raw_labels):
-        y, classes = _labels(path, np.array([int(float(v)) for v in raw_labels]), col, None)
+def _table(path: str, label: str | None, columns: list[Any] | None, roles: dict[str, list[str] | None]) -> Source:
+    table, col = tables.split_label(tables.read_table(path), path, label)
+    y, names = tables.label_values(table, col, path)
+    if columns is None:
+        cols, left_out = tables.decide_columns(table, col, roles.get("categorical"), roles.get("numeric"),
+                                               roles.get("ignore"), where=path)
     else:
-        y, classes = _labels(path, np.array(raw_labels), col, None)
-    src = Source(os.path.basename(path), x, y, classes, feature_names=feats, label_column=col)
-    return src
-
-
-def _is_float(v: str) -> bool:
-    try:
-        float(v)
-        return True
-    except ValueError:
-        return False
-
-
-def _is_int(v: str) -> bool:
-    try:
-        return float(v) == int(float(v))
-    except (ValueError, OverflowError):
-        return False
+        cols, left_out = [tables.Column(**c) for c in columns], {}
+    x = tables.encode(table, cols, path)
+    return Source(os.path.basename(path), x, y, names, feature_names=[c.name for c in cols], label_column=col,
+                  columns=cols, left_out=left_out)
 
 
 def check_source(src: Source, where: str, training: bool = True) -> None:
@@ -282,7 +266,7 @@ def check_source(src: Source, where: str, training: bool = True) -> None:
             raise UserError(f"{where}: {part} has {len(x)} examples but {len(y)} labels; give one label per example")
         if len(x) == 0:
             raise UserError(f"{where}: {part} is empty; provide at least a few examples per class")
-        if x.dtype.kind == "f":
+        if x.dtype.kind == "f" and src.columns is None:  # a table's NaN is a missing cell (data/tables.py)
             bad = ~np.isfinite(x.reshape(len(x), -1)).all(axis=1)
             if bad.any():
                 raise UserError(f"{where}: {int(bad.sum())} examples in {part} contain NaN or Inf "

@@ -10,6 +10,7 @@ import torch
 
 from trainwell.data.cache import Rows, take
 from trainwell.data.sources import Source
+from trainwell.data.tables import apply_table, fit_table, table_width
 from trainwell.errors import UserError
 
 
@@ -17,7 +18,7 @@ from trainwell.errors import UserError
 class Preprocess:
     """What turns raw inputs into model inputs: saved in model.json so evaluate/predict can redo it."""
 
-    kind: str                 # "image" or "features"
+    kind: str                 # "image", "features" or "table"
     shape: list[int]          # one example's shape after preprocessing: [C, H, W] or [D]
     input_scale: float        # raw -> [0, 1] for uint8 pixels, 1 otherwise
     mean: list[float]         # per channel (images) or per feature
@@ -25,11 +26,15 @@ class Preprocess:
     classes: list[str]
     feature_names: list[str]
     label_column: str | None
+    table: dict[str, Any] | None = None  # a table's fitted columns (data/tables.py: fit_table)
 
     def apply(self, x: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """Raw inputs (uint8 pixels or float features, any batch size) -> normalised float32, on x's device."""
+        """Raw inputs (uint8 pixels, float features or table rows, any batch size) -> normalised float32,
+        on x's device."""
         if isinstance(x, np.ndarray):
             x = torch.from_numpy(x if x.flags.writeable else x.copy())  # torch wants writable memory
+        if self.table is not None:
+            return apply_table(x, self.table, self.__dict__.setdefault("_table_on", {}))
         scale, shift = self._affine(x.device)
         # (x * input_scale - mean) / std as one fused multiply-add: it runs on every batch
         return torch.addcmul(shift, x.float(), scale).contiguous()
@@ -122,7 +127,12 @@ def make_splits(src: Source, valid_fraction: float, test_fraction: float, seed: 
 
 def fit_preprocess(src: Source, x_train: np.ndarray | Rows) -> Preprocess:
     """Standardise with statistics of the training split only (per channel for images, per feature else).
-    Two passes over chunks of rows, in float64: memory holds a chunk, whatever the data's size."""
+    Two passes over chunks of rows, in float64: memory holds a chunk, whatever the data's size. A table's
+    columns are fitted by data/tables.py (median, robust scale, categories)."""
+    if src.columns is not None:
+        table = fit_table(np.asarray(x_train), src.columns)
+        return Preprocess("table", [table_width(table)], 1.0, [], [], list(src.classes), list(src.feature_names),
+                          src.label_column, table)
     axes = (0, 2, 3) if len(x_train.shape) == 4 else (0,)
     per_row = max(1, int(np.prod(x_train.shape[1:])))
     step = max(1, CHUNK_VALUES // per_row)

@@ -1,0 +1,200 @@
+"""Tables as people have them: text categories, empty cells, identifier columns, their own test file; the
+preprocessing fitted on the training split and replayed exactly by evaluate, predict and resume."""
+import importlib.resources
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+import torch
+
+import trainwell
+from trainwell.cli import main
+from trainwell.data import load_source
+from trainwell.data.tables import Column, apply_table, fit_table
+from trainwell.errors import UserError
+
+PENGUINS_RAW = str(importlib.resources.files("palmerpenguins") / "data" / "penguins-raw.csv")  # real, and messy
+QUICK = dict(epochs=3, precision="fp32", device="cpu", quiet=True, monitor_every=0)
+
+
+def _split_file(path, tmp_path, test_share=0.3, seed=0):
+    """The rows of `path` in two files, train and test, each with the header."""
+    lines = open(path, encoding="utf-8").read().splitlines()
+    rows = lines[1:]
+    np.random.default_rng(seed).shuffle(rows)
+    cut = int(len(rows) * (1 - test_share))
+    out = []
+    for name, part in (("train.csv", rows[:cut]), ("test.csv", rows[cut:])):
+        (tmp_path / name).write_text("\n".join([lines[0], *part]) + "\n", encoding="utf-8")
+        out.append(str(tmp_path / name))
+    return out
+
+
+def test_a_real_table_with_text_empty_cells_and_constant_columns_trains_with_no_flag_but_the_label(tmp_path):
+    run = trainwell.train(data=PENGUINS_RAW, label="Species", out=str(tmp_path), name="p", **QUICK)
+    assert run.finished and run.test_accuracy > 0.8
+    columns = run.env["auto"]["columns"]
+    assert "Region (constant: one value in every row)" in columns and "Stage (constant" in columns
+    assert "Island (3)" in columns and "Sex (2)" in columns and "Culmen Length (mm)" in columns
+    table = run.preprocess.table
+    roles = {c["name"]: c["role"] for c in table["columns"]}
+    assert roles["Island"] == "categorical" and roles["Delta 15 N (o/oo)"] == "numeric"
+    assert "Region" not in roles and "Species" not in roles
+    # a column with empty cells gets a missing indicator; categories a slot for missing and one for unseen
+    assert "Delta 15 N (o/oo) missing" in table["inputs"] and "Sex missing" in table["inputs"]
+
+
+def _messy(tmp_path):
+    """One small table written five ways: BOM + CRLF + quoted commas, semicolons, tabs, NA tokens, Parquet."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    header = ["id", "city", "size", "note", "y"]
+    rows = [[str(i + 1), ["Paris, FR", "Oslo", "Rome"][i % 3], ["1.5", "", "NA", "2.5"][i % 4],
+             ["", "kept"][i % 2], ["yes", "no"][(i // 2) % 2]] for i in range(40)]
+    files = {}
+
+    def text(sep, quote=True):
+        def cell(v):
+            return f'"{v}"' if quote and ("," in v or sep in v) else v
+        return "\r\n".join(sep.join(cell(v) for v in r) for r in [header, *rows]) + "\r\n"
+
+    files["bom.csv"] = "\ufeff" + text(",")
+    files["semi.csv"] = text(";")
+    files["tabs.tsv"] = text("\t", quote=False)
+    for name, body in files.items():
+        (tmp_path / name).write_text(body, encoding="utf-8", newline="")
+    cols = list(zip(*rows))
+    pq.write_table(pa.table({"id": [int(v) for v in cols[0]], "city": list(cols[1]),
+                             "size": [float(v) if v not in ("", "NA") else None for v in cols[2]],
+                             "note": [v or None for v in cols[3]], "y": list(cols[4])}), tmp_path / "t.parquet")
+    return [str(tmp_path / n) for n in [*files, "t.parquet"]]
+
+
+def test_csv_tsv_semicolons_bom_crlf_quotes_na_tokens_and_parquet_read_the_same(tmp_path):
+    sources = [load_source(p, label="y") for p in _messy(tmp_path)]
+    first = sources[0]
+    assert [c.name for c in first.columns] == ["city", "size", "note"]  # id: the row number, left out
+    assert first.left_out == {"id": "identifier-like: the row number"}
+    assert first.columns[0].role == "categorical" and "Paris, FR" in first.columns[0].categories
+    assert first.columns[1].role == "numeric" and np.isnan(first.x[1, 1]) and np.isnan(first.x[2, 1])
+    assert first.classes == ["no", "yes"]
+    for other in sources[1:]:
+        assert [c.name for c in other.columns] == [c.name for c in first.columns]
+        np.testing.assert_array_equal(other.x, first.x)
+        np.testing.assert_array_equal(other.y, first.y)
+
+
+def test_identifier_text_is_left_out_and_the_flags_override_the_roles(tmp_path):
+    rng = np.random.default_rng(0)
+    lines = ["name,code,score,y"] + [f"person{i},{i % 4},{rng.normal():.3f},{i % 2}" for i in range(60)]
+    path = tmp_path / "people.csv"
+    path.write_text("\n".join(lines) + "\n")
+    src = load_source(str(path), label="y")
+    assert src.left_out["name"].startswith("identifier-like: a distinct value in 100%")
+    assert {c.name: c.role for c in src.columns} == {"code": "numeric", "score": "numeric"}
+    src = load_source(str(path), label="y", roles={"categorical": ["code"], "ignore": ["score"]})
+    assert {c.name: c.role for c in src.columns} == {"code": "categorical"}
+    assert src.columns[0].categories == ["0", "1", "2", "3"]
+    with pytest.raises(UserError, match="--numeric name: the column holds text that is not a number"):
+        load_source(str(path), label="y", roles={"numeric": ["name"]})
+    with pytest.raises(UserError, match="--ignore scroe: no such column"):
+        load_source(str(path), label="y", roles={"ignore": ["scroe"]})
+
+
+def test_table_options_on_data_that_is_not_a_table_are_refused(tmp_path, blobs_npz, capsys):
+    code = main(["train", "--data", blobs_npz, "--categorical", "a", "--out", str(tmp_path), "--name", "x"])
+    assert code == 2 and "--categorical: name columns of a table" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_regression_target_is_refused_and_rows_without_a_label_are_dropped(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "price.csv"
+    path.write_text("a,price\n" + "".join(f"{rng.normal():.3f},{rng.normal() * 100:.2f}\n" for _ in range(50)))
+    with pytest.raises(UserError, match="'price' holds numbers like .* a quantity to predict, not classes"):
+        load_source(str(path), label="price")
+    path = tmp_path / "gaps.csv"
+    path.write_text("a,y\n" + "".join(f"{i},{'' if i % 5 == 0 else ['u', 'v'][i % 2]}\n" for i in range(2, 52)))
+    src = load_source(str(path), label="y")
+    assert len(src.y) == 40 and src.classes == ["u", "v"]
+
+
+def test_fit_and_apply_golden_values():
+    """Median imputation + indicator, (x - median) / IQR, smooth clip x / sqrt(1 + (x/3)^2); one-hot slots for
+    the kept categories, missing and unseen."""
+    cols = [Column("n", "numeric"), Column("c", "categorical", ["a", "b", "z"])]
+    x = np.array([[1, 0], [2, 1], [3, 0], [np.nan, np.nan], [5, 1]], dtype=np.float32)  # 'z' never in training
+    t = fit_table(x, cols)
+    assert t["median"] == [2.5] and t["factor"] == [pytest.approx(1 / 1.75)]  # quartiles 1.75, 3.5 and t["indicator"] == [0]
+    assert t["slots"] == [4] and t["lut"] == [[0, 1, 3]]  # a, b kept; z: the unseen slot
+    assert t["inputs"] == ["n", "n missing", "c=a", "c=b", "c missing", "c other"]
+    rows = torch.tensor([[100.0, 2.0], [np.nan, -1.0], [2.5, np.nan]])
+    out = apply_table(rows, t, {})
+    v = (100 - 2.5) / 1.75
+    assert out[0].tolist() == pytest.approx([v / math.sqrt(1 + (v / 3) ** 2), 0, 0, 0, 0, 1])
+    assert out[1].tolist() == pytest.approx([0, 1, 0, 0, 0, 1])   # missing number: the median, flagged
+    assert out[2].tolist() == pytest.approx([0, 0, 0, 0, 1, 0])   # missing category: its own slot
+
+
+def test_a_given_test_file_is_the_test_set_and_evaluate_and_predict_replay_the_preprocessing(tmp_path, capsys):
+    train, test = _split_file(PENGUINS_RAW, tmp_path)
+    run = trainwell.train(data=train, test_data=test, label="Species", out=str(tmp_path), name="t", **QUICK)
+    n_test = len(open(test).read().splitlines()) - 1
+    assert run.summary["sizes"]["test"] == n_test and run.config.test_data == test
+    # evaluate rebuilds the preprocessing from the run directory alone: the same loss to the bit
+    again = trainwell.evaluate_run(run.dir)
+    assert again["loss"] == run.summary["test"]["loss"] and again["examples"] == n_test
+    assert trainwell.evaluate_run(run.dir, data=test)["loss"] == run.summary["test"]["loss"]
+    # predict on the rows with the columns reordered, a category never seen and an empty cell
+    import pyarrow.csv as pacsv
+
+    table = pacsv.read_csv(test)
+    table = table.select(list(reversed(table.column_names)))
+    island = table.column_names.index("Island")
+    table = table.set_column(island, "Island", [["Atlantis"] + table["Island"].to_pylist()[1:]])
+    pacsv.write_csv(table, tmp_path / "new.csv")
+    out = tmp_path / "pred.csv"
+    assert main(["predict", run.dir, str(tmp_path / "new.csv"), "--out", str(out), "--top", "2"]) == 0
+    pred = pacsv.read_csv(out)
+    assert pred.num_rows == n_test and pred.column_names[:len(table.column_names)] == table.column_names
+    assert {"predicted", "probability", "predicted_2", "probability_2"} <= set(pred.column_names)
+    assert set(pred["predicted"].to_pylist()) <= set(run.classes)
+    right = np.mean(np.array(pred["predicted"].to_pylist()) == np.array(pred["Species"].to_pylist()))
+    assert right == pytest.approx(run.test_accuracy, abs=1.5 / n_test)  # one row changed, at most one flips
+    # a feature column missing from the input: one line, exit 2, nothing written
+    pacsv.write_csv(table.drop_columns(["Island"]), tmp_path / "short.csv")
+    assert main(["predict", run.dir, str(tmp_path / "short.csv"), "--out", str(tmp_path / "p2.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "missing feature columns Island" in err and not (tmp_path / "p2.csv").exists()
+
+
+def test_resume_mid_run_is_bit_exact_with_categorical_inputs(tmp_path):
+    from trainwell.callbacks import Callback
+    from trainwell.errors import Interrupted
+    from trainwell.trainer import TIMING_KEYS
+
+    class Stop(Callback):
+        def on_batch_end(self, trainer):
+            if trainer.state.step == 13:
+                trainer.interrupt()
+
+    o = dict(data=PENGUINS_RAW, label="Species", epochs=4, batch_size=16, checkpoint_every=5, precision="fp32",
+             device="cpu", quiet=True, out=str(tmp_path))
+    whole = trainwell.train(name="whole", **o)
+    with pytest.raises(Interrupted):
+        trainwell.train(name="cut", callbacks=[Stop()], **o)
+    resumed = trainwell.train(name="cut", **o)
+
+    def plain(h):
+        return [{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in h]
+
+    assert plain(resumed.history) == plain(whole.history)
+    from safetensors.torch import load_file
+
+    a, b = load_file(os.path.join(whole.dir, "model.safetensors")), load_file(os.path.join(resumed.dir, "model.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    saved = json.load(open(os.path.join(resumed.dir, "model.json")))
+    assert saved["preprocess"]["table"] == whole.preprocess.table  # plain JSON in model.json: no pickle
