@@ -19,7 +19,7 @@ LAYERS: list[list[str]] = [
     ["config", "auto", "metrics", "tta", "precision"],      # one validated config; defaults from the data
     ["callbacks", "rundir", "samples"],                     # hooks; the run directory's one owner
     ["trainer"],                                            # the loop
-    ["capacity", "lr_protocol"],                            # measurements on a prepared run
+    ["capacity", "lr_protocol", "importance"],              # measurements on a prepared (or trained) run
     ["prepared"],                                           # prepare: checks everything, writes nothing
     ["run", "inference", "summary"],                        # fit / keep / test / finish; a finished run
     ["doctor", "report", "preview", "ensemble"],            # tools on prepared runs and run directories

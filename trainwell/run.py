@@ -31,6 +31,7 @@ from trainwell.capacity import forward_flops
 from trainwell.config import Config
 from trainwell.data.splits import Splits
 from trainwell.errors import Interrupted, UserError
+from trainwell.importance import permutation_importance
 from trainwell.inference import load_run, scoring_set
 from trainwell.metrics import evaluate
 from trainwell.models import count_params
@@ -122,7 +123,10 @@ def keep(prep: Prepared, trainer: Trainer) -> None:
     splits, precision = prep.splits, prep.precision
     rundir.save_model(prep.dir, trainer.model.state_dict(),
                       {"model": prep.spec, "preprocess": splits.preprocess.to_dict(), "precision": precision.to_dict()})
-    rundir.write_selected(prep.dir, _summary(trainer, splits, precision))
+    selected = _summary(trainer, splits, precision)
+    if splits.preprocess.table is not None:  # a table's columns, most important first (for the report)
+        selected["importance"] = permutation_importance(trainer.model, splits, precision, seed=prep.config.seed)
+    rundir.write_selected(prep.dir, selected)
 
 
 def test(run_dir: str, quiet: bool = False, model: nn.Module | None = None, splits: Splits | None = None,

@@ -182,3 +182,40 @@ def test_scores_from_a_linear_layer_are_logits_whatever_their_values():
     r = _doctor(_mlp(nn.Linear(64, 32), nn.Sigmoid(), head))
     f = next(f for f in r.findings if f.check == "output-activation")
     assert f.status == "pass" and f.evidence["last_layer"] == "Linear"
+
+
+def test_a_column_that_predicts_the_label_alone_and_a_mostly_empty_one_are_named(tmp_path):
+    """A file sorted by its label, with a spaced-out running number (kept: not packed like a row number), and a
+    column empty in 80% of rows; the other columns carry a weak signal."""
+    import numpy as np
+
+    from trainwell.doctor import doctor
+
+    rng = np.random.default_rng(0)
+    n = 300
+    y = np.sort(rng.integers(0, 2, n))
+    lines = ["order,signal,notes,y"] + [
+        f"{3 * i + 7},{y[i] + rng.normal(0, 2):.3f},{f'{rng.normal():.3f}' if i % 5 == 0 else ''},{['no', 'yes'][y[i]]}"
+        for i in range(n)]
+    (tmp_path / "sorted.csv").write_text("\n".join(lines) + "\n")
+    report = doctor(data=str(tmp_path / "sorted.csv"), label="y", lr=False, epochs=2)
+    found = {f.check: f for f in report.findings if f.status != "pass"}
+    assert "data-leak" in found and "column 'order' alone predicts the label" in found["data-leak"].summary
+    assert found["data-leak"].command.endswith("ignore=order")
+    assert "mostly empty: notes (7" in found["data-columns"].summary and found["data-columns"].command.endswith("ignore=notes")
+    assert report.verdict == "data-leak"
+
+
+def test_a_table_without_problems_passes_the_column_check(tmp_path):
+    import numpy as np
+
+    from trainwell.doctor import doctor
+
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 200)
+    lines = ["a,b,y"] + [f"{y[i] + rng.normal():.3f},{rng.choice(['u', 'v', 'w'])},{y[i]}" for i in range(200)]
+    (tmp_path / "ok.csv").write_text("\n".join(lines) + "\n")
+    report = doctor(data=str(tmp_path / "ok.csv"), label="y", lr=False, epochs=2)
+    col = next(f for f in report.findings if f.check == "data-columns")
+    assert col.status == "pass" and "1 numeric and 1 categorical" in col.summary
+    assert not any(f.check == "data-leak" for f in report.findings)

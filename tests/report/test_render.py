@@ -27,6 +27,19 @@ def test_sections_present_and_absent(mlp_run, conv_run, tabular_run):
     tab = render_run(run_data(tabular_run))
     assert "filters" not in _sections(tab) and "augment" not in _sections(tab)
     assert "most confidently wrong" not in tab and "<img" not in tab
+    assert "columns" in _sections(tab) and "columns" not in _sections(render_run(run_data(mlp_run)))
+
+
+def test_a_tables_columns_are_listed_most_important_first(tabular_run):
+    """The label is a function of the three columns' means (class k: mean 2k): each matters, and the report
+    says by how much the validation loss rises when it is shuffled."""
+    d = run_data(tabular_run)
+    rows = d["columns"]["rows"]
+    assert sorted(r["name"] for r in rows) == ["a", "b", "c"] and all(r["role"] == "numeric" for r in rows)
+    rises = [r["loss_rise"] for r in rows]
+    assert rises == sorted(rises, reverse=True) and rises[-1] > 0
+    page = render_run(d)
+    assert "permutation importance" in page and "loss rise" in page
 
 
 def test_self_contained(conv_run):

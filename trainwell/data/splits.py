@@ -130,7 +130,7 @@ def fit_preprocess(src: Source, x_train: np.ndarray | Rows) -> Preprocess:
     Two passes over chunks of rows, in float64: memory holds a chunk, whatever the data's size. A table's
     columns are fitted by data/tables.py (median, robust scale, categories)."""
     if src.columns is not None:
-        table = fit_table(np.asarray(x_train), src.columns)
+        table = fit_table(np.asarray(x_train), src.columns, src.left_out)
         return Preprocess("table", [table_width(table)], 1.0, [], [], list(src.classes), list(src.feature_names),
                           src.label_column, table)
     axes = (0, 2, 3) if len(x_train.shape) == 4 else (0,)

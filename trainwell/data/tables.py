@@ -225,7 +225,8 @@ def decide_columns(table: Any, label: str, categorical: list[str] | None = None,
             why = "--categorical" if forced else f"categorical: text, {distinct} values"
             columns.append(Column(name, "categorical", [c["values"] for c in counts], why))
         elif pa.types.is_integer(kind) and distinct == n and _is_row_number(arr):
-            left_out[name] = "identifier-like: the row number"
+            left_out[name] = ("identifier-like: a distinct whole number in every row, within a range the size "
+                              "of the table (a row number or an id)")
         elif pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind) \
                 or pa.types.is_temporal(kind):
             columns.append(Column(name, "numeric", why="numeric" if not pa.types.is_temporal(kind)
@@ -250,12 +251,14 @@ def _a_text_value(arr: Any) -> str:
 
 
 def _is_row_number(arr: Any) -> bool:
-    """1, 2, 3, ... (or from 0) down the file: a row index a program wrote, no property of the example."""
+    """A row number or an id: whole numbers, a different one in every row (checked by the caller), packed into a
+    range at most twice the number of rows, in whatever order (a shuffled or split file keeps its numbers). A
+    measurement with a different value in every row spreads wider (incomes, prices, timestamps)."""
     values = arr.to_numpy(zero_copy_only=False)
     if len(values) < ID_ROWS:
         return False
-    steps = np.diff(values.astype(np.int64))
-    return bool(np.all(steps == 1)) and int(values[0]) in (0, 1)
+    values = values.astype(np.int64)
+    return int(values.max()) - int(values.min()) + 1 <= 2 * len(values)
 
 
 def encode(table: Any, columns: list[Column], where: str) -> np.ndarray:
@@ -294,8 +297,9 @@ def encode(table: Any, columns: list[Column], where: str) -> np.ndarray:
 
 # --- preprocessing fitted on the training split -------------------------------------------------------------
 
-def fit_table(x_train: np.ndarray, columns: list[Column]) -> dict[str, Any]:
-    """What `apply_table` does, fitted on the training rows only, as JSON values."""
+def fit_table(x_train: np.ndarray, columns: list[Column], left_out: dict[str, str] | None = None) -> dict[str, Any]:
+    """What `apply_table` does, fitted on the training rows only, as JSON values; with each column's share of
+    empty cells in training and the columns left out (for the report and the doctor)."""
     num = [j for j, c in enumerate(columns) if c.role == "numeric"]
     cat = [j for j, c in enumerate(columns) if c.role == "categorical"]
     median, factor, indicator = [], [], []
@@ -328,8 +332,10 @@ def fit_table(x_train: np.ndarray, columns: list[Column]) -> dict[str, Any]:
         slots.append(len(order) + 2)
         inputs += [f"{columns[j].name}={columns[j].categories[c]}" for c in order]
         inputs += [f"{columns[j].name} missing", f"{columns[j].name} other"]
+    missing = [round(float(np.isnan(x_train[:, j]).mean()), 4) if len(x_train) else 0.0 for j in range(len(columns))]
     return {"columns": [asdict(c) for c in columns], "numeric": num, "median": median, "factor": factor,
-            "indicator": indicator, "categorical": cat, "lut": luts, "slots": slots, "inputs": inputs}
+            "indicator": indicator, "categorical": cat, "lut": luts, "slots": slots, "inputs": inputs,
+            "missing": missing, "left_out": dict(left_out or {})}
 
 
 def table_width(table: dict[str, Any]) -> int:

@@ -136,6 +136,72 @@ def data_classes(ctx: Context) -> Finding:
     return Finding("data-classes", "pass", f"{len(names)} classes, one output each", ev)
 
 
+LEAK_ACCURACY = 0.98   # one column alone predicting this share of validation rows, well above the majority class
+LEAK_MARGIN = 0.2      # ... by at least this much: a leak, or a row order that follows the label
+MOSTLY_EMPTY = 0.5     # a column empty in more than this share of the training rows
+
+
+def data_columns(ctx: Context) -> list[Finding]:
+    """A table's columns: a column that predicts the label almost alone (a leak: Mroz's row numbers follow its
+    label), columns mostly empty, and what was left out as identifier-like."""
+    s = ctx.prep.splits
+    table = s.preprocess.table
+    if table is None:
+        return [Finding("data-columns", "pass", "not a table: no columns to check", {})]
+    x_tr, y_tr = s.x_train.cpu().numpy(), s.y_train.cpu().numpy()
+    if len(s.y_valid):
+        x_va, y_va = s.x_valid.cpu().numpy(), s.y_valid.cpu().numpy()
+    else:  # no validation split: the last fifth of training rows stands in for it
+        cut = len(y_tr) * 4 // 5
+        x_tr, y_tr, x_va, y_va = x_tr[:cut], y_tr[:cut], x_tr[cut:], y_tr[cut:]
+    names = [c["name"] for c in table["columns"]]
+    majority = float(np.bincount(y_va, minlength=ctx.classes).max() / max(1, len(y_va)))
+    alone = {name: _one_column_accuracy(x_tr[:, j], y_tr, x_va[:, j], y_va, ctx.classes)
+             for j, name in enumerate(names)} if len(y_va) else {}
+    leaks = {k: v for k, v in alone.items() if v >= LEAK_ACCURACY and v - majority >= LEAK_MARGIN}
+    empty = {n: m for n, m in zip(names, table.get("missing") or []) if m > MOSTLY_EMPTY}
+    ids = {k: v for k, v in (table.get("left_out") or {}).items() if v.startswith("identifier-like")}
+    ev = {"alone_accuracy": {k: round(v, 4) for k, v in sorted(alone.items(), key=lambda kv: -kv[1])[:10]},
+          "majority_class": round(majority, 4), "mostly_empty": empty, "left_out": table.get("left_out") or {}}
+    out = []
+    if leaks:
+        worst = max(leaks, key=leaks.get)
+        out.append(Finding("data-leak", "warn", f"column '{worst}' alone predicts the label of {leaks[worst]:.1%} of "
+                           f"the validation rows (the most frequent class: {majority:.0%})"
+                           + (f"; {len(leaks) - 1} more columns too" if len(leaks) > 1 else ""), ev,
+                           "check how the column was made: one computed from the label, or a row number of a file "
+                           "sorted by it, will not be there when predicting; leave it out",
+                           ctx.command(ignore=",".join(sorted(leaks)))))
+    if empty:
+        shown = ", ".join(f"{k} ({v:.0%})" for k, v in sorted(empty.items(), key=lambda kv: -kv[1])[:5])
+        out.append(Finding("data-columns", "warn", f"{len(empty)} column{'s are' if len(empty) > 1 else ' is'} mostly "
+                           f"empty: {shown}", ev, "an empty cell is imputed and flagged (the flag is an input); if the "
+                           "emptiness tells nothing, leave the column out", ctx.command(ignore=",".join(sorted(empty)))))
+    if not out:
+        roles = [c["role"] for c in table["columns"]]
+        out.append(Finding("data-columns", "pass", f"{roles.count('numeric')} numeric and {roles.count('categorical')} "
+                           "categorical columns; no column predicts the label alone"
+                           + (f"; left out as identifier-like: {', '.join(ids)}" if ids else ""), ev))
+    return out
+
+
+def _one_column_accuracy(x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray, classes: int) -> float:
+    """Validation accuracy of the majority label per value (categories, and numbers in up to 32 quantile bins;
+    empty cells a bin of their own): what the column alone tells about the label."""
+    def bins(v: np.ndarray, edges: np.ndarray) -> np.ndarray:
+        b = np.searchsorted(edges, v, side="right")
+        return np.where(np.isnan(v), len(edges) + 1, b)
+
+    finite = x[np.isfinite(x)]
+    distinct = np.unique(finite)
+    edges = distinct[1:] if len(distinct) <= 32 else np.unique(np.quantile(finite, np.linspace(0, 1, 33)[1:-1]))
+    b, bv = bins(x, edges), bins(xv, edges)
+    counts = np.zeros((len(edges) + 2, classes), dtype=np.int64)
+    np.add.at(counts, (b, y), 1)
+    guess = np.where(counts.sum(1) > 0, counts.argmax(1), np.bincount(y, minlength=classes).argmax())
+    return float((guess[bv] == yv).mean())
+
+
 # --- the model at initialisation ------------------------------------------------------------------------
 
 def initial_loss(ctx: Context) -> Finding:

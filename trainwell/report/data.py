@@ -53,7 +53,26 @@ def run_data(run_dir: str) -> dict[str, Any]:
         "filters": filters(rundir.read_tensors(run_dir, rundir.FILTERS), kind, shape),
         "test": test_outputs(rundir.read_tensors(run_dir, rundir.TEST_OUTPUTS), classes, run.preprocess),
         "augment": augment_samples(rundir.read_tensors(run_dir, rundir.AUGMENT_SAMPLES), classes, cfg.get("augment")),
+        "columns": table_columns(run.preprocess, selected.get("importance")),
     }
+
+
+def table_columns(preprocess: Any, importance: list[dict[str, Any]] | None) -> dict[str, Any] | None:
+    """A table's columns: role, share of empty cells in training, categories, importance; and those left out."""
+    table = getattr(preprocess, "table", None)
+    if not table:
+        return None
+    rise = {r["column"]: r for r in importance or []}
+    rows = []
+    for col, missing in zip(table["columns"], table.get("missing") or [None] * len(table["columns"])):
+        cats = col.get("categories") or []
+        r = rise.get(col["name"], {})
+        rows.append({"name": col["name"], "role": col["role"], "missing": missing,
+                     "categories": len(cats) if col["role"] == "categorical" else None, "examples": cats[:5],
+                     "error_rise": r.get("error_rise"), "loss_rise": r.get("loss_rise")})
+    if importance:
+        rows.sort(key=lambda r: -(r["loss_rise"] if r["loss_rise"] is not None else float("-inf")))
+    return {"rows": rows, "left_out": table.get("left_out") or {}, "ranked": bool(importance)}
 
 
 def curves(history: list[dict[str, Any]], best_epoch: int | None) -> dict[str, Any] | None:

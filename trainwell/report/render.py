@@ -130,8 +130,9 @@ def render_run(d: dict[str, Any]) -> str:
             f'<div class="sub">{esc(cfg.get("data"))} · {esc(cfg.get("model"))} · '
             f'{"finished" if d["finished"] else "not finished (report of the epochs so far)"} · '
             f'<code>{esc(d["dir"])}</code></div>']
-    body = head + [verdict(d.get("diagnosis")), summary_section(d), curves_section(d), weights_section(d),
-                   units_section(d), filters_section(d), test_section(d), augment_section(d), config_section(d)]
+    body = head + [verdict(d.get("diagnosis")), summary_section(d), curves_section(d), columns_section(d),
+                   weights_section(d), units_section(d), filters_section(d), test_section(d), augment_section(d),
+                   config_section(d)]
     return page(f"trainwell report: {d['name']}", [b for b in body if b])
 
 
@@ -352,6 +353,25 @@ def augment_section(d: dict[str, Any]) -> str:
     return section("augment", "Augmentation samples",
                    [f'<p class="note">Training images (first column) and copies under <code>{esc(a["spec"])}</code>, '
                     "as the network sees them.</p><table>" + "".join(rows) + "</table>"])
+
+
+def columns_section(d: dict[str, Any]) -> str:
+    """A table's columns, most important first (permutation importance on validation), and those left out."""
+    c = d.get("columns")
+    if not c:
+        return ""
+    rows = [(r["name"], r["role"], pct(r["missing"]), r["categories"] if r["categories"] is not None else "-",
+             ", ".join(map(str, r["examples"])) + (" ..." if (r["categories"] or 0) > len(r["examples"]) else ""),
+             pct(r["error_rise"]) if r["error_rise"] is not None else "-",
+             f"{r['loss_rise']:+.4f}" if r["loss_rise"] is not None else "-") for r in c["rows"]]
+    parts = [f'<p>{"Most important first: " if c["ranked"] else ""}the rise in validation error and loss when the '
+             "column's values are shuffled across rows (permutation importance); empty cells are imputed with the "
+             "training median (numbers, with an indicator) or get a slot of their own (categories).</p>",
+             table(rows, ("column", "role", "empty in training", "categories", "most frequent", "error rise",
+                          "loss rise"), numeric=(2, 3, 5, 6))]
+    if c["left_out"]:
+        parts.append("<h3>Left out</h3>" + table(sorted(c["left_out"].items()), ("column", "why")))
+    return section("columns", "Columns", parts)
 
 
 def config_section(d: dict[str, Any]) -> str:
