@@ -34,6 +34,11 @@ def evaluate_ensemble(run_dirs: list[str], data: str | None = None, data_dir: st
     y = torch.as_tensor(y)
     members, log_probs = [], []
     for run in runs:
+        if run is not runs[0] and run.preprocess.table is not None:  # a table is encoded with each member's own
+            raw, y_run, _ = scoring_set(run, data, data_dir, label)   # columns (they may differ: --ignore)
+            if not torch.equal(torch.as_tensor(y_run), y):
+                raise UserError(f"ensemble: {run.dir} scores other rows than {runs[0].dir}; train the members on "
+                                "one data set with one --split-seed, or give one --data for all")
         lp = torch.log_softmax(predict_logits(with_tta(run.model, run.config.tta), raw, run.precision, run.preprocess), dim=1)
         log_probs.append(lp)
         members.append({"run": run.dir, **_metrics(lp, y)})
@@ -63,7 +68,7 @@ def _check_compatible(runs: list[Run], own_test_split: bool) -> None:
         if run.classes != first.classes:
             raise UserError(f"ensemble: {run.dir} was trained on classes {run.classes[:5]}..., {first.dir} on "
                             f"{first.classes[:5]}...; members must share one class list")
-        if run.preprocess.shape != first.preprocess.shape:
+        if run.preprocess.shape != first.preprocess.shape and run.preprocess.table is None:
             raise UserError(f"ensemble: {run.dir} takes inputs of shape {run.preprocess.shape}, {first.dir} "
                             f"{first.preprocess.shape}; members must take the same inputs")
         if own_test_split:
@@ -71,6 +76,8 @@ def _check_compatible(runs: list[Run], own_test_split: bool) -> None:
             if a.data != b.data:
                 raise UserError(f"ensemble: {run.dir} was trained on {b.data}, {first.dir} on {a.data}; "
                                 "ensemble runs of one data set, or score them all on one set with --data")
+            if a.test_data and a.test_data == b.test_data:
+                continue  # one given test file for all
             if (a.test_fraction, a.split_seed) != (b.test_fraction, b.split_seed):
                 if own_test_set is None:
                     own_test_set = _has_own_test_set(first)

@@ -209,3 +209,13 @@ def test_resume_mid_run_is_bit_exact_with_categorical_inputs(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
     saved = json.load(open(os.path.join(resumed.dir, "model.json")))
     assert saved["preprocess"]["table"] == whole.preprocess.table  # plain JSON in model.json: no pickle
+
+
+def test_an_ensemble_of_table_runs_with_other_columns_scores_each_with_its_own(tmp_path, capsys):
+    train, test = _split_file(PENGUINS_RAW, tmp_path)
+    o = dict(data=train, test_data=test, label="Species", out=str(tmp_path), **QUICK)
+    a = trainwell.train(name="a", seed=0, **o)
+    b = trainwell.train(name="b", seed=1, ignore=["Island", "Comments"], **o)
+    r = trainwell.evaluate_ensemble([a.dir, b.dir])
+    assert r["examples"] == a.summary["sizes"]["test"]
+    assert [m["loss"] for m in r["members"]] == pytest.approx([a.summary["test"]["loss"], b.summary["test"]["loss"]])
