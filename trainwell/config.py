@@ -47,7 +47,7 @@ class Config:
     hidden: list[int] | None = None    # mlp hidden sizes / convnet and alexnet fully connected sizes
     width: int | None = None           # channels of the first stage (convnet 32, resnet 16/64, ...)
     depth: int | None = None           # convnet stages, resnet layers (20, 18, ...), inception stages
-    activation: str = "relu"
+    activation: str | None = None      # None: the model's own (relu; selu for tabular)
     batch_norm: bool | None = None     # convnet and inception: on; alexnet: off
     dropout: float | None = None       # mlp, convnet, resnet: 0; alexnet 0.5; inception 0.4
     preact: bool = False               # resnet: pre-activation blocks
@@ -182,7 +182,8 @@ def validate(cfg: Config) -> None:
     _choice(problems, "init", cfg.init, models.INITS)
     _choice(problems, "outputs", cfg.outputs, models.OUTPUTS)
     _choice(problems, "class_weights", cfg.class_weights, ("none", "balanced"))
-    _choice(problems, "activation", cfg.activation, tuple(models.ACTIVATIONS))
+    if cfg.activation is not None:
+        _choice(problems, "activation", cfg.activation, tuple(models.ACTIVATIONS))
     _choice(problems, "device", cfg.device, DEVICES)
     _choice(problems, "precision", cfg.precision, PRECISIONS)
     _choice(problems, "tta", cfg.tta, TTA_CHOICES)

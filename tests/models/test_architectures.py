@@ -117,3 +117,23 @@ def test_removing_an_unknown_or_the_last_layer_is_one_clear_error():
         remove_layers(net, ["conv9"], [3, 32, 32], 10)
     with pytest.raises(UserError, match="keep the last layer"):
         remove_layers(net, ["fc8"], [3, 32, 32], 10)
+
+
+def test_the_tabular_model_is_realmlp_s_shaped_and_learns_a_scale_per_input():
+    from trainwell.models.tabular import InputScale
+
+    torch.manual_seed(0)
+    net = _build("tabular", (12,), classes=3)
+    scale = [m for m in net.modules() if isinstance(m, InputScale)]
+    linear = [m for m in net.modules() if isinstance(m, nn.Linear)]
+    assert len(scale) == 1 and torch.equal(scale[0].scale, torch.ones(12))
+    assert [m.out_features for m in linear] == [256, 256, 256, 3]
+    assert sum(isinstance(m, nn.SELU) for m in net.modules()) == 3
+    x, y = torch.randn(32, 12), torch.arange(32) % 3
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    for _ in range(100):
+        loss = nn.functional.cross_entropy(net.train()(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert (net.eval()(x).argmax(1) == y).all() and not torch.equal(scale[0].scale, torch.ones(12))

@@ -17,14 +17,14 @@ from trainwell.errors import UserError
 REGISTRY: dict[str, str] = {"mlp": "trainwell.models.mlp:mlp", "convnet": "trainwell.models.convnet:convnet",
                             "alexnet": "trainwell.models.alexnet:alexnet",
                             "inception": "trainwell.models.inception:inception",
-                            "resnet": "trainwell.models.resnet:resnet"}
+                            "resnet": "trainwell.models.resnet:resnet", "tabular": "trainwell.models.tabular:tabular"}
 # name -> torch.nn class name
-ACTIVATIONS: dict[str, str] = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid"}
+ACTIVATIONS: dict[str, str] = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid", "selu": "SELU", "silu": "SiLU"}
 # "auto": each trainwell model's own design (see INIT_OF); a user's model keeps the weights it was given
 INITS: tuple[str, ...] = ("auto", "glorot", "kaiming", "default")
 # The course's Glorot for its MLP and conv net; He (Kaiming) init for the ReLU stacks designed with it.
 INIT_OF: dict[str, str] = {"mlp": "glorot", "convnet": "glorot", "alexnet": "kaiming", "inception": "kaiming",
-                           "resnet": "kaiming"}
+                           "resnet": "kaiming", "tabular": "default"}
 # What a model returns (`outputs`): raw scores, or probabilities that models/outputs.py turns into logits.
 OUTPUTS: tuple[str, ...] = ("logits", "probabilities")
 # Config fields that are architecture arguments (a factory takes those it declares).
