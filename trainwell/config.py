@@ -33,6 +33,7 @@ class Config:
     data_dir: str | None = None
     label: str | None = None           # a table's label column (default: 'label', else the last column)
     test_data: str | None = None       # a file or folder like `data` holding the test set (no test split then)
+    skip_bad_images: bool = False      # image folders: leave unreadable images out (default: refuse, naming them)
     categorical: list[str] | None = None  # a table's columns to take as categories / as numbers / to leave out,
     numeric: list[str] | None = None      # whatever their values look like (default: decided from the values)
     ignore: list[str] | None = None

@@ -67,8 +67,12 @@ def scoring_set(run: Run, data: str | None = None, data_dir: str | None = None,
                           test_data=cfg.test_data)
         _, (x, y) = split_test(src, cfg.test_fraction, cfg.split_seed)
         return x, y, f"{cfg.data} ({'test file' if cfg.test_data else 'test split'})"
-    size = run.preprocess.shape[1] if run.preprocess.kind == "image" else None
-    src = load_source(data, data_dir, label or run.preprocess.label_column, size, training=False, columns=columns)
+    pre = run.preprocess
+    size = pre.shape[1] if pre.kind == "image" else None
+    geometry = {"channels": pre.shape[0], "height": pre.shape[1], "width": pre.shape[2], "fit": pre.fit} \
+        if pre.kind == "image" else None  # another folder is decoded as the run's images were
+    src = load_source(data, data_dir, label or pre.label_column, size, training=False, columns=columns,
+                      geometry=geometry)
     xs, ys = (src.x_test, src.y_test) if src.x_test is not None else (src.x, src.y)
     if columns is None:
         xs = _match_columns(xs, src.feature_names, run.preprocess.feature_names, data)
@@ -119,7 +123,7 @@ def _read_inputs(path: str, pre: Preprocess) -> tuple[np.ndarray, Any]:
             raise UserError(f"{path}: this run was trained on feature vectors, not images; pass a table or a .npz")
         c, h, w = pre.shape
         # Pixels are scaled by the run's input_scale in Preprocess.apply, as the training images were.
-        return read_image(path, (h, w), c)[None], None
+        return read_image(path, (h, w), c, pre.fit)[None], None
     if lower.endswith(".npz"):
         return _check_shape(_npz_inputs(path), pre, path), None
     if is_table(path):

@@ -20,7 +20,6 @@ from trainwell.checkpoint import has_checkpoint
 from trainwell.config import RESUME_SAFE, Config, build_config, load_yaml
 from trainwell.data.sources import Source, check_source, load_source
 from trainwell.data.splits import Splits, make_splits
-from trainwell.data.tables import describe as describe_columns
 from trainwell.errors import UserError
 from trainwell.lr_protocol import describe, lr_range
 from trainwell.models import build_model, initialise, model_spec, with_outputs
@@ -81,8 +80,9 @@ def prepare(config: Config | dict | None = None, *, model: str | nn.Module | Non
     given = [f"--{k}" for k in ("categorical", "numeric", "ignore") if getattr(cfg, k)]
     if given and src.columns is None:
         raise UserError(f"{', '.join(given)}: name columns of a table (CSV, TSV, Parquet); {cfg.data} is not one")
-    if src.columns is not None:  # a table's columns, decided from its values: printed like every auto choice
-        choices = {"columns": describe_columns(src.columns, src.left_out), **choices}
+    if cfg.skip_bad_images and src.kind != "image":
+        raise UserError(f"--skip-bad-images: applies to image folders; {cfg.data} is not one")
+    choices = {**src.choices, **choices}  # what loading decided from the data (a table's columns, an image size)
     if cfg.tta != "none" and splits.preprocess.kind != "image":
         raise UserError(f"tta={cfg.tta}: mirrors images, but {cfg.data} holds feature vectors; use tta=none")
     if not run_dir:
@@ -163,8 +163,10 @@ def _resume_config(run_dir: str, values: dict[str, Any], config_file: str | None
 
 def _source(cfg: Config, data: Any, test_data: Any) -> Source:
     if data is None or isinstance(data, str):
+        gpu = cfg.device in ("auto", "cuda") and torch.cuda.is_available()  # the compute an image size implies
         return load_source(cfg.data, cfg.data_dir, cfg.label, cfg.image_size, test_data=cfg.test_data,
-                           roles={"categorical": cfg.categorical, "numeric": cfg.numeric, "ignore": cfg.ignore})
+                           roles={"categorical": cfg.categorical, "numeric": cfg.numeric, "ignore": cfg.ignore},
+                           skip_bad_images=cfg.skip_bad_images, device="cuda" if gpu else "cpu")
     x, y = _materialise(data, "data")
     xt, yt = _materialise(test_data, "test_data") if test_data is not None else (None, None)
     classes = [str(c) for c in getattr(data, "classes", [])] or [str(i) for i in range(int(y.max()) + 1)]

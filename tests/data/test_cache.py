@@ -29,9 +29,9 @@ def decodes(monkeypatch):
     calls = []
     real = cache.read_image
 
-    def counting(path, size, channels):
+    def counting(path, size, channels, fit="resize"):
         calls.append(path)
-        return real(path, size, channels)
+        return real(path, size, channels, fit)
 
     monkeypatch.setattr(cache, "read_image", counting)
     return calls
@@ -40,10 +40,10 @@ def decodes(monkeypatch):
 def test_a_folder_is_decoded_once_and_then_mapped(tmp_path, decodes, monkeypatch):
     monkeypatch.setenv("TRAINWELL_CACHE", str(tmp_path / "c"))
     root = _folder(tmp_path / "imgs")
-    x, y, classes = cached_image_folder(root, None)
+    x, y, classes, _ = cached_image_folder(root, None)
     assert isinstance(x, np.memmap) and x.shape == (12, 3, 10, 12) and x.dtype == np.uint8
     assert classes == ["cats", "dogs"] and y.tolist() == [0] * 6 + [1] * 6 and len(decodes) == 12
-    x2, _, _ = cached_image_folder(root, None)
+    x2, _, _, _ = cached_image_folder(root, None)
     assert len(decodes) == 12 and np.array_equal(x, x2)                    # mapped, not decoded again
     from trainwell.data.images import read_image_folder
 
@@ -58,10 +58,10 @@ def test_a_changed_folder_is_decoded_again(tmp_path, decodes, monkeypatch):
     cached_image_folder(root, None)
     Image.fromarray(np.zeros((10, 12, 3), np.uint8)).save(tmp_path / "imgs" / "cats" / "0.png")
     os.utime(tmp_path / "imgs" / "cats" / "0.png", ns=(1, 1))  # a new mtime even on a coarse clock
-    x, _, _ = cached_image_folder(root, None)
+    x, _, _, _ = cached_image_folder(root, None)
     assert len(decodes) == 24 and x[0].max() == 0                         # the new pixels
     Image.fromarray(np.full((10, 12, 3), 9, np.uint8)).save(tmp_path / "imgs" / "dogs" / "new.png")
-    x, y, _ = cached_image_folder(root, None)
+    x, y, _, _ = cached_image_folder(root, None)
     assert len(x) == 13 and y.tolist().count(1) == 7
     assert cached_image_folder(root, 8)[0].shape == (13, 3, 8, 8)         # another size is its own entry
 
@@ -69,11 +69,11 @@ def test_a_changed_folder_is_decoded_again(tmp_path, decodes, monkeypatch):
 def test_a_damaged_cache_entry_is_rebuilt(tmp_path, decodes, monkeypatch):
     monkeypatch.setenv("TRAINWELL_CACHE", str(tmp_path / "c"))
     root = _folder(tmp_path / "imgs")
-    x, _, _ = cached_image_folder(root, None)
+    x, _, _, _ = cached_image_folder(root, None)
     entry = os.path.dirname(x.filename)
     with open(os.path.join(entry, "pixels.u8"), "r+b") as f:
         f.truncate(100)
-    x2, _, _ = cached_image_folder(root, None)
+    x2, _, _, _ = cached_image_folder(root, None)
     assert len(decodes) == 24 and x2.shape == (12, 3, 10, 12)
     with open(os.path.join(entry, "manifest.json"), "w") as f:
         f.write("{not json")
@@ -95,7 +95,7 @@ def test_an_unwritable_cache_falls_back_to_memory(tmp_path, monkeypatch, capsys)
     (tmp_path / "file").write_text("")
     monkeypatch.setenv("TRAINWELL_CACHE", str(tmp_path / "file" / "cache"))  # under a file: cannot be made
     root = _folder(tmp_path / "imgs")
-    x, y, _ = cached_image_folder(root, None)
+    x, y, _, _ = cached_image_folder(root, None)
     assert not isinstance(x, np.memmap) and x.shape == (12, 3, 10, 12)
     assert "TRAINWELL_CACHE" in capsys.readouterr().err
 
@@ -149,7 +149,12 @@ def test_training_from_the_cache_equals_training_in_memory(tmp_path, monkeypatch
     on_disk = trainwell.train(name="disk", **common)
     from trainwell.data import images
 
-    monkeypatch.setattr(cache, "cached_image_folder", lambda r, s: images.read_image_folder(r, s))
+    def in_memory_folder(root, size, geometry=None, skip_bad=False, device="cpu"):
+        files, headers = images.scan(images.list_image_folder(root)[0])
+        g = geometry or images.folder_geometry(headers, size, device)
+        return (*images.read_image_folder(root, size, g), g)
+
+    monkeypatch.setattr(cache, "cached_image_folder", in_memory_folder)
     in_memory = trainwell.train(name="memory", **common)
     keys = ("train_loss", "valid_loss", "valid_error")
     assert [[r[k] for k in keys] for r in on_disk.history] == [[r[k] for k in keys] for r in in_memory.history]

@@ -78,7 +78,9 @@ def test_image_folder(tmp_path):
             Image.fromarray(np.full((10 + i, 12, 3), value, np.uint8)).save(tmp_path / cls / f"{i}.png")
     Image.fromarray(np.full((9, 9), 90, np.uint8)).save(tmp_path / "dogs" / "grey.jpg")
     src = load_source(str(tmp_path))
-    assert src.classes == ["cats", "dogs"] and src.x.shape == (7, 3, 10, 12) and src.x.dtype == np.uint8
+    # sizes vary: the median shorter side (11), aspect kept, centre-cropped; colour, since some images have it
+    assert src.classes == ["cats", "dogs"] and src.x.shape == (7, 3, 11, 11) and src.x.dtype == np.uint8
+    assert "sizes vary (9 to 12 pixels on the shorter side, median 11)" in src.choices["image_size"]
     assert load_source(str(tmp_path), image_size=6).x.shape == (7, 3, 6, 6)
 
 

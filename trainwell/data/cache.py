@@ -22,9 +22,9 @@ import sys
 import numpy as np
 import torch
 
-from trainwell.data.images import folder_geometry, list_image_folder, read_image, read_image_folder
+from trainwell.data.images import Geometry, folder_geometry, list_image_folder, read_image, read_image_folder, scan
 
-FORMAT = 1  # bump when the layout of pixels.u8 or the manifest changes
+FORMAT = 2  # bump when the layout of pixels.u8 or the manifest changes (2: the geometry is the whole folder's)
 
 
 def cache_root() -> str:
@@ -34,28 +34,33 @@ def cache_root() -> str:
     return os.path.join(base, "trainwell")
 
 
-def cached_image_folder(root: str, image_size: int | None) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """x as a read-only uint8 memory map (N, C, H, W), y int64, class names; decodes only what changed
-    since the last call (that is: everything, or nothing)."""
+def cached_image_folder(root: str, image_size: int | None, geometry: Geometry | None = None, skip_bad: bool = False,
+                        device: str = "cpu") -> tuple[np.ndarray, np.ndarray, list[str], Geometry]:
+    """x as a read-only uint8 memory map (N, C, H, W), y int64, class names and the geometry decoded to;
+    decodes only what changed since the last call (that is: everything, or nothing). The geometry is the
+    folder's own (images.folder_geometry) unless given (the splits of one data set share one)."""
     files, classes = list_image_folder(root)
+    files, headers = scan(files, skip_bad)
+    g = geometry or folder_geometry(headers, image_size, device)
     y = np.array([lbl for _, lbl in files], dtype=np.int64)
-    fingerprint = _fingerprint(root, files, image_size)
-    folder = os.path.join(cache_root(), "images",
-                          hashlib.sha256(f"{os.path.abspath(root)}|{image_size}".encode()).hexdigest()[:20])
+    fingerprint = _fingerprint(root, files, g)
+    key = f"{os.path.abspath(root)}|{g.channels}x{g.height}x{g.width}|{g.fit}"
+    folder = os.path.join(cache_root(), "images", hashlib.sha256(key.encode()).hexdigest()[:20])
     shape = _cached_shape(folder, fingerprint, len(files))
     if shape is None:
         try:
-            shape = _decode(folder, root, files, image_size, fingerprint)
+            shape = _decode(folder, root, files, g, fingerprint)
         except OSError as e:  # a read-only home, a full disk: decode in memory, as small folders always could
             print(f"note: cannot write the image cache {folder} ({e.strerror or e}); decoding {root} in memory. "
                   "Set TRAINWELL_CACHE to a writable folder for data larger than memory", file=sys.stderr)
-            return read_image_folder(root, image_size)
+            x, y, classes = read_image_folder(root, image_size, g, skip_bad)
+            return x, y, classes, g
     x = np.memmap(os.path.join(folder, "pixels.u8"), dtype=np.uint8, mode="r", shape=shape)
-    return x, y, classes
+    return x, y, classes, g
 
 
-def _fingerprint(root: str, files: list[tuple[str, int]], image_size: int | None) -> str:
-    h = hashlib.sha256(f"{FORMAT}|{image_size}".encode())
+def _fingerprint(root: str, files: list[tuple[str, int]], g: Geometry) -> str:
+    h = hashlib.sha256(f"{FORMAT}|{g.channels}|{g.height}|{g.width}|{g.fit}".encode())
     for path, label in files:
         st = os.stat(path)
         h.update(f"{os.path.relpath(path, root)}|{label}|{st.st_size}|{st.st_mtime_ns}\n".encode())
@@ -76,10 +81,10 @@ def _cached_shape(folder: str, fingerprint: str, n: int) -> tuple[int, ...] | No
     return shape
 
 
-def _decode(folder: str, root: str, files: list[tuple[str, int]], image_size: int | None, fingerprint: str) -> tuple[int, ...]:
+def _decode(folder: str, root: str, files: list[tuple[str, int]], g: Geometry, fingerprint: str) -> tuple[int, ...]:
     """Decode every image into pixels.u8, streaming (memory holds one image), then publish the manifest.
     Both files are written under temporary names and renamed: a reader sees the old entry or the new one."""
-    c, h, w = folder_geometry(files, image_size)
+    c, h, w = g.channels, g.height, g.width
     shape = (len(files), c, h, w)
     os.makedirs(folder, exist_ok=True)
     free = shutil.disk_usage(folder).free
@@ -90,7 +95,7 @@ def _decode(folder: str, root: str, files: list[tuple[str, int]], image_size: in
     try:
         with open(tmp, "wb") as f:
             for path, _ in files:
-                f.write(read_image(path, (h, w), c).tobytes())
+                f.write(read_image(path, (h, w), c, g.fit).tobytes())
         os.replace(tmp, os.path.join(folder, "pixels.u8"))
     finally:
         if os.path.exists(tmp):

@@ -39,6 +39,10 @@ class Source:
     label_column: str | None = None
     columns: list[tables.Column] | None = None  # a table's feature columns: roles and vocabularies
     left_out: dict[str, str] = field(default_factory=dict)  # a table's columns not used, and why
+    x_valid: np.ndarray | None = None  # a validation set the data came with (ROOT/valid/CLASS)
+    y_valid: np.ndarray | None = None
+    image_fit: str = "resize"          # how an image folder's files were brought to one size (images.Geometry)
+    choices: dict[str, str] = field(default_factory=dict)  # what loading decided from the data, and why
 
     @property
     def kind(self) -> str:
@@ -54,13 +58,15 @@ class Source:
 
 def load_source(data: str, data_dir: str | None = None, label: str | None = None,
                 image_size: int | None = None, training: bool = True, columns: list[Any] | None = None,
-                roles: dict[str, list[str] | None] | None = None, test_data: str | None = None) -> Source:
+                roles: dict[str, list[str] | None] | None = None, test_data: str | None = None,
+                skip_bad_images: bool = False, device: str = "cpu", geometry: Any = None) -> Source:
     """Read `data` (a built-in name, a .npz file, a table: .csv/.tsv/.parquet, or an image folder) and check it.
 
     A table's columns are decided from its values (`roles`: the user's --categorical/--numeric/--ignore), or
     given (`columns`, as a run saved them: then every value is encoded as in that run). `test_data`: a
     file or folder of the same kind whose examples are the test set (its labels mapped onto the classes
-    of `data`)."""
+    of `data`). An image folder's geometry is decided from all its images (for `device`'s compute), or given
+    (`geometry`, a run's); `skip_bad_images` leaves unreadable images out instead of refusing the folder."""
     if data == "fashion-mnist":
         src = _fashion_mnist(data_dir)
     elif data == "digits":
@@ -70,10 +76,7 @@ def load_source(data: str, data_dir: str | None = None, label: str | None = None
     elif tables.is_table(data):
         src = _table(data, label, columns, roles or {})
     elif os.path.isdir(data):
-        from trainwell.data.cache import cached_image_folder
-
-        x, y, classes = cached_image_folder(data, image_size)
-        src = Source(os.path.basename(os.path.normpath(data)), x, y, classes)
+        src = _image_folder(data, image_size, skip_bad_images, device, geometry)
     elif not os.path.exists(data):
         raise UserError(f"--data {data}: not found; use one of {', '.join(BUILTINS)}, a .npz or .csv file, "
                         "or a folder with one sub-folder of images per class")
@@ -86,14 +89,60 @@ def load_source(data: str, data_dir: str | None = None, label: str | None = None
     return src
 
 
+def _image_folder(root: str, image_size: int | None, skip_bad: bool, device: str, geometry: Any) -> Source:
+    """ROOT/CLASS/*, or ROOT/train|valid|test/CLASS/* as the given splits; one geometry for all the splits."""
+    from trainwell.data import images
+    from trainwell.data.cache import cached_image_folder
+
+    name = os.path.basename(os.path.normpath(root))
+    given = geometry if geometry is None or isinstance(geometry, images.Geometry) else images.Geometry(**geometry)
+    splits = images.split_folders(root)
+    if splits is None:
+        x, y, classes, g = cached_image_folder(root, image_size, given, skip_bad, device)
+        return Source(name, x, y, classes, image_fit=g.fit, choices={"image_size": g.why} if g.why else {})
+    if given is None:  # decided over every split's images together
+        headers = []
+        for folder in splits.values():
+            headers += images.scan(images.list_image_folder(folder, quiet=True)[0], skip_bad, quiet=True)[1]
+        given = images.folder_geometry(headers, image_size, device)
+    parts = {k: cached_image_folder(v, image_size, given, skip_bad, device) for k, v in splits.items()}
+    classes = parts["train"][2]
+    index = {c: i for i, c in enumerate(classes)}
+    out: dict[str, Any] = {}
+    for split in ("valid", "test"):
+        if split in parts:
+            x, y, names, _ = parts[split]
+            unknown = [c for c in names if c not in index]
+            if unknown:
+                raise UserError(f"{splits[split]}: classes {unknown[:5]} are not in {splits['train']}; every class "
+                                "needs training images")
+            out[split] = (x, np.array([index[c] for c in names], dtype=np.int64)[y])
+    src = Source(name, parts["train"][0], parts["train"][1], classes, image_fit=given.fit,
+                 choices={"splits": f"given by the folders: {', '.join(sorted(splits))} (only the missing ones are "
+                                    "split off)"})
+    if given.why:
+        src.choices["image_size"] = given.why
+    if "valid" in out:
+        src.x_valid, src.y_valid = out["valid"]
+    if "test" in out:
+        src.x_test, src.y_test = out["test"]
+    return src
+
+
 def _attach_test(src: Source, data: str, test_data: str, data_dir: str | None, label: str | None,
                  image_size: int | None) -> None:
     """`--test-data`: another file or folder of the same kind, its labels mapped onto the training classes."""
     if src.x_test is not None:
         raise UserError(f"--test-data {test_data}: {data} has a test set of its own; drop --test-data")
-    size = image_size or (src.x.shape[-1] if src.kind == "image" else None)
     columns = [dataclasses.asdict(c) for c in src.columns] if src.columns is not None else None
-    test = load_source(test_data, data_dir, src.label_column or label, size, training=False, columns=columns)
+    geometry = None
+    if src.kind == "image" and os.path.isdir(test_data):  # the training images' geometry, exactly
+        from trainwell.data.images import Geometry
+
+        geometry = Geometry(src.x.shape[1], src.x.shape[2], src.x.shape[3], src.image_fit)
+    size = image_size or (src.x.shape[-1] if src.kind == "image" else None)
+    test = load_source(test_data, data_dir, src.label_column or label, size, training=False, columns=columns,
+                       geometry=geometry)
     if test.kind != src.kind or test.x.shape[1:] != src.x.shape[1:]:
         raise UserError(f"--test-data {test_data}: examples of shape {list(test.x.shape[1:])} ({test.kind}), the "
                         f"training data's are {list(src.x.shape[1:])} ({src.kind}); give test data like the training data")
@@ -254,12 +303,13 @@ def _table(path: str, label: str | None, columns: list[Any] | None, roles: dict[
         cols, left_out = [tables.Column(**c) for c in columns], {}
     x = tables.encode(table, cols, path)
     return Source(os.path.basename(path), x, y, names, feature_names=[c.name for c in cols], label_column=col,
-                  columns=cols, left_out=left_out)
+                  columns=cols, left_out=left_out,
+                  choices={"columns": tables.describe(cols, left_out)} if columns is None else {})
 
 
 def check_source(src: Source, where: str, training: bool = True) -> None:
     """Refuse data no model should be trained on: NaN/Inf, empty sets, labels out of range, one class."""
-    for x, y, part in ((src.x, src.y, "x"), (src.x_test, src.y_test, "x_test")):
+    for x, y, part in ((src.x, src.y, "x"), (src.x_valid, src.y_valid, "x_valid"), (src.x_test, src.y_test, "x_test")):
         if x is None:
             continue
         if len(x) != len(y):

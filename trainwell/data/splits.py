@@ -27,6 +27,7 @@ class Preprocess:
     feature_names: list[str]
     label_column: str | None
     table: dict[str, Any] | None = None  # a table's fitted columns (data/tables.py: fit_table)
+    fit: str = "resize"       # images: how a file is brought to `shape` (resize, or crop: shorter side, centre)
 
     def apply(self, x: np.ndarray | torch.Tensor) -> torch.Tensor:
         """Raw inputs (uint8 pixels, float features or table rows, any batch size) -> normalised float32,
@@ -109,7 +110,9 @@ def make_splits(src: Source, valid_fraction: float, test_fraction: float, seed: 
                 limit_train: int | None = None) -> Splits:
     """Test split first (if the source has none), then validation from what is left; fit normalisation."""
     (x, y), (x_test, y_test) = split_test(src, test_fraction, seed)
-    if valid_fraction > 0:
+    if src.x_valid is not None:  # the data came with its validation set (ROOT/valid/CLASS)
+        x_valid, y_valid = src.x_valid, src.y_valid
+    elif valid_fraction > 0:
         keep, valid = stratified_split(y, valid_fraction, seed + 1)
         x_valid, y_valid, x, y = take(x, valid), y[valid], take(x, keep), y[keep]
     else:
@@ -148,7 +151,7 @@ def fit_preprocess(src: Source, x_train: np.ndarray | Rows) -> Preprocess:
     std = np.sqrt(sq / max(count, 1))
     std = np.where(std < 1e-8, 1.0, std)  # constant features/channels are left centred, not blown up
     return Preprocess(src.kind, list(x_train.shape[1:]), src.input_scale, mean.tolist(), std.tolist(),
-                      list(src.classes), list(src.feature_names), src.label_column)
+                      list(src.classes), list(src.feature_names), src.label_column, fit=src.image_fit)
 
 
 CHUNK_VALUES = 2**21  # values per chunk when computing statistics: 16 MiB of float64
