@@ -12,7 +12,7 @@ EXAMPLES = """examples:
   trainwell train                                   # Fashion-MNIST, conv net, the course's defaults
   trainwell train --data my.csv --label species     # a table: text categories and empty cells are fine
   trainwell train --data train.csv --test-data test.csv --label y   # your own test file
-  trainwell train --data photos/                    # one sub-folder of PNG/JPEG per class: a conv net
+  trainwell train --data photos/                    # one sub-folder of images per class (or train|val|test/CLASS)
   trainwell train --data digits --model mlp --hidden 64 --epochs 20 --optimizer adam
   trainwell train --config exp.yaml lr=0.02 epochs=5
   trainwell train --data my.csv --lr auto           # the learning rate by the course's protocol, on a subset
