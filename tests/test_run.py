@@ -68,11 +68,11 @@ class _Pretrained(torch.nn.Module):
 def test_a_users_module_keeps_its_weights_unless_asked(blobs_npz, tmp_path):
     """Defect 4: a user's pretrained nn.Module used to be re-initialised with Glorot."""
     net = _Pretrained()
-    prep = prepare(model=net, **_opts(blobs_npz, tmp_path))
+    prep = prepare(model=net, **_opts(blobs_npz, tmp_path, hidden=None))
     assert prep.model is net and prep.config.init == "default"
     assert torch.all(net.lin.weight == 0.125) and torch.all(net.lin.bias == 0.5)
     net2 = _Pretrained()
-    prepare(model=net2, init="glorot", **_opts(blobs_npz, tmp_path))
+    prepare(model=net2, init="glorot", **_opts(blobs_npz, tmp_path, hidden=None))
     assert not torch.all(net2.lin.weight == 0.125) and torch.all(net2.lin.bias == 0)
 
 
@@ -134,3 +134,29 @@ def test_auto_epochs_fit_the_time_budget(tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(large.model.state_dict().values(), plain.model.state_dict().values()))
     trainer = fit(small, quiet=True)
     assert len(trainer.history) == 1  # the one epoch, then the spent budget stops it
+
+
+def test_model_options_the_model_would_ignore_are_refused(blobs_npz, tmp_path, capsys):
+    """No option that silently does nothing: --dropout with your own nn.Module, --width with an MLP."""
+    from trainwell.cli import main
+
+    with pytest.raises(trainwell.UserError, match="--dropout: your _Pretrained is built already and would ignore it"):
+        prepare(model=_Pretrained(), **_opts(blobs_npz, tmp_path, hidden=None, dropout=0.5))
+    code = main(["train", "--data", blobs_npz, "--model", "mlp", "--width", "8", "--out", str(tmp_path), "--name", "w"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--width: model mlp does not take it (it takes --activation, --dropout, --hidden)" in err
+    assert not (tmp_path / "w").exists()
+
+
+def test_a_model_files_function_gets_the_options_it_takes_and_refuses_the_others(blobs_npz, tmp_path):
+    (tmp_path / "net.py").write_text(
+        "from torch import nn\n"
+        "def small(input_shape, num_classes, dropout=0.0):\n"
+        "    return nn.Sequential(nn.Flatten(), nn.Linear(input_shape[-1], 16), nn.ReLU(), nn.Dropout(dropout),\n"
+        "                         nn.Linear(16, num_classes))\n")
+    ref = f"{tmp_path / 'net.py'}:small"
+    prep = prepare(model=ref, **_opts(blobs_npz, tmp_path, hidden=None, dropout=0.3))
+    assert [m.p for m in prep.model.modules() if isinstance(m, torch.nn.Dropout)] == [0.3]
+    assert prep.spec["kwargs"] == {"dropout": 0.3}  # model.json rebuilds it with the option
+    with pytest.raises(trainwell.UserError, match=r"--hidden: model .*net.py:small does not take it \(it takes --dropout\)"):
+        prepare(model=ref, **_opts(blobs_npz, tmp_path))

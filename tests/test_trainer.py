@@ -178,7 +178,7 @@ class Infinite(torch.nn.Module):
 
 
 def test_non_finite_loss_from_a_users_module_is_rolled_back_once(blobs_npz, tmp_path):
-    run = _train(blobs_npz, tmp_path, model=Infinite(), name="inf")
+    run = _train(blobs_npz, tmp_path, model=Infinite(), name="inf", hidden=None)
     events = [e for r in run.history for e in r.get("events", [])]
     assert [e["reason"] for e in events] == ["non-finite loss"] and events[0]["failed_at_step"] == 3
     assert events[0]["step"] == 0 and events[0]["lr_factor"] == 0.5 and len(run.history) == 3
@@ -186,7 +186,7 @@ def test_non_finite_loss_from_a_users_module_is_rolled_back_once(blobs_npz, tmp_
 
 def test_non_finite_loss_stops_at_once_without_recoveries(blobs_npz, tmp_path):
     with pytest.raises(TrainingFailed, match="non-finite loss at epoch 1, step 3"):
-        _train(blobs_npz, tmp_path, model=Infinite(), name="inf", recoveries=0)
+        _train(blobs_npz, tmp_path, model=Infinite(), name="inf", recoveries=0, hidden=None)
 
 
 def test_users_module_and_datasets(tmp_path):

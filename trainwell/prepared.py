@@ -22,7 +22,7 @@ from trainwell.data.sources import Source, check_source, load_source
 from trainwell.data.splits import Splits, make_splits
 from trainwell.errors import UserError
 from trainwell.lr_protocol import describe, lr_range
-from trainwell.models import build_model, initialise, model_spec, with_outputs
+from trainwell.models import ARCH_FIELDS, build_model, initialise, model_spec, options_taken, with_outputs
 from trainwell.precision import Precision, choose_precision
 from trainwell.trainer import Trainer
 
@@ -76,7 +76,10 @@ def prepare(config: Config | dict | None = None, *, model: str | nn.Module | Non
     src = _source(cfg, data, test_data)
     splits = make_splits(src, cfg.valid_fraction, cfg.test_fraction, cfg.split_seed, cfg.limit_train)
     epochs_given = cfg.epochs is not None
+    asked = {k: getattr(cfg, k) for k in ARCH_FIELDS if getattr(cfg, k) not in (None, False)}  # before auto adds any
+    model_was_auto = cfg.model == "auto"
     cfg, choices = auto.resolve(cfg, splits, user_model)
+    _refuse_unused(asked, cfg.model, user_model, model_was_auto)
     given = [f"--{k}" for k in ("categorical", "numeric", "ignore") if getattr(cfg, k)]
     if given and src.columns is None:
         raise UserError(f"{', '.join(given)}: name columns of a table (CSV, TSV, Parquet); {cfg.data} is not one")
@@ -187,6 +190,25 @@ def _materialise(dataset: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
     if x.ndim == 3:
         x = x[:, None]
     return x, y
+
+
+def _refuse_unused(asked: dict[str, Any], model: str, user_model: Any, was_auto: bool) -> None:
+    """No option that silently does nothing: model-building options the model will not use are refused."""
+    if not asked:
+        return
+    flags = ", ".join(f"--{k.replace('_', '-')}" for k in asked)
+    if user_model is not None:
+        raise UserError(f"{flags}: your {type(user_model).__name__} is built already and would ignore "
+                        f"{'them' if len(asked) > 1 else 'it'}; set {'them' if len(asked) > 1 else 'it'} in the model, "
+                        "or drop the flag")
+    taken = options_taken(model)
+    unused = [k for k in asked if k not in taken]
+    if unused:
+        flags = ", ".join(f"--{k.replace('_', '-')}" for k in unused)
+        takes = ", ".join(f"--{k.replace('_', '-')}" for k in sorted(taken)) or "none of them"
+        who = f"model {model}" + (" (what auto chose for this data)" if was_auto else "")
+        raise UserError(f"{flags}: {who} does not take {'them' if len(unused) > 1 else 'it'} (it takes {takes}); "
+                        "drop the flag, or name a model that takes it with --model")
 
 
 def _check_forward(net: nn.Module, splits: Splits, spec: dict[str, Any]) -> None:

@@ -63,6 +63,9 @@ def model_spec(cfg: Any, input_shape: list[int], num_classes: int) -> dict[str, 
             if name in params:
                 given = getattr(cfg, name)
                 kwargs[name] = given if given is not None else params[name].default
+    elif is_user_file(cfg.model):  # the options the user's function takes, when given
+        taken = options_taken(cfg.model)
+        kwargs = {k: getattr(cfg, k) for k in ARCH_FIELDS if k in taken and getattr(cfg, k) not in (None, False)}
     spec = {"name": cfg.model, "kwargs": kwargs, "input_shape": list(input_shape), "num_classes": num_classes}
     if getattr(cfg, "remove", None):
         spec["remove"] = list(cfg.remove)
@@ -110,8 +113,30 @@ def _registered(name: str) -> Callable[..., Any]:
     return getattr(importlib.import_module(module), func)
 
 
+def options_taken(name: str) -> set[str]:
+    """The architecture options (ARCH_FIELDS) model `name` takes: the registered factory's own parameters, or
+    the user's function's (all of them when it takes **kwargs)."""
+    import inspect
+
+    fn = _registered(name) if name in REGISTRY else _user_function(name)
+    params = inspect.signature(fn).parameters
+    if name not in REGISTRY and any(p.kind == inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return set(ARCH_FIELDS)
+    return {k for k in ARCH_FIELDS if k in params}
+
+
 def _user_factory(ref: str) -> Callable[..., Any]:
-    """FILE.py:FUNCTION, the user's own code: FUNCTION(input_shape=..., num_classes=..., **kwargs)."""
+    """FILE.py:FUNCTION, the user's own code: FUNCTION(input_shape=..., num_classes=..., **options it takes)."""
+    fn = _user_function(ref)
+
+    def factory(input_shape: list[int], num_classes: int, **options: Any) -> Any:
+        return fn(input_shape=input_shape, num_classes=num_classes, **options)
+
+    return factory
+
+
+def _user_function(ref: str) -> Callable[..., Any]:
+    """FILE.py:FUNCTION, loaded from the user's file."""
     file, _, func = ref.rpartition(":")
     if not file.endswith(".py") or not os.path.isfile(file):
         raise UserError(f"--model {ref}: expected FILE.py:FUNCTION with an existing file, or one of "
@@ -122,8 +147,4 @@ def _user_factory(ref: str) -> Callable[..., Any]:
     fn = getattr(module, func, None)
     if not callable(fn):
         raise UserError(f"--model {ref}: {file} has no function '{func}'")
-
-    def factory(input_shape: list[int], num_classes: int, **_: Any) -> Any:
-        return fn(input_shape=input_shape, num_classes=num_classes)
-
-    return factory
+    return fn
