@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -37,12 +36,16 @@ def write_csv(path: str, rows: int) -> None:
     pacsv.write_csv(pa.table(cols), path)
 
 
+WRAP = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+
+
 def peak_mb_of(cmd: list[str]) -> tuple[float, float]:
-    """(seconds, peak resident MB) of a child process."""
+    """(seconds, peak resident MB) of one process (run under a wrapper of its own, so that no other child's
+    peak is counted)."""
     t = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    wall = time.perf_counter() - t
-    return wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    out = subprocess.run([sys.executable, "-c", WRAP, *cmd], check=True, capture_output=True, text=True)
+    return time.perf_counter() - t, int(out.stdout.split()[-1]) / 1024
 
 
 def main() -> int:
