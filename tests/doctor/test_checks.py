@@ -219,3 +219,40 @@ def test_a_table_without_problems_passes_the_column_check(tmp_path):
     col = next(f for f in report.findings if f.check == "data-columns")
     assert col.status == "pass" and "1 numeric and 1 categorical" in col.summary
     assert not any(f.check == "data-leak" for f in report.findings)
+
+
+def _frozen_mlp(width=64):
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(64, width), nn.Tanh(), nn.Linear(width, 64), nn.Tanh(),
+                        nn.Linear(64, 10))
+    for m in list(net)[:-1]:
+        for p in m.parameters():
+            p.requires_grad_(False)
+    return net
+
+
+def test_frozen_layers_are_counted_and_named_before_a_run():
+    from trainwell.doctor import doctor
+
+    report = doctor(data="digits", model=_frozen_mlp(), lr=False, epochs=2)
+    f = next(x for x in report.findings if x.check == "frozen-parameters")
+    assert f.status == "warn" and "2 of 3 weight layers are frozen (requires_grad=False): 1, 3" in f.summary
+
+
+def test_a_frozen_layers_zero_gradient_is_not_called_vanishing_after_a_run(tmp_path):
+    """All but the last layer frozen, behind a 2-unit bottleneck: the run underfits, and its diagnosis names the
+    frozen layers as the root cause (their zero gradient once read as vanishing gradients)."""
+    import trainwell
+    from trainwell.doctor import diagnose
+
+    run = trainwell.train(data="digits", model=_frozen_mlp(width=2), epochs=3, monitor_every=5, precision="fp32",
+                          out=str(tmp_path), name="frozen", quiet=True)
+    assert run.history[-1]["train_error"] > 0.3
+    report = diagnose(run.dir)
+    codes = {f.check for f in report.findings if f.status != "pass"}
+    assert report.verdict == "frozen-parameters" and "vanishing-gradients" not in codes
+    frozen = next(f for f in report.findings if f.check == "frozen-parameters")
+    assert "2 of 3 weight layers are frozen" in frozen.summary

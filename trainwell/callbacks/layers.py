@@ -87,8 +87,9 @@ class LayerMonitor(Callback):
         rows = torch.stack([w_norm.float(), self._grad_norms.float(), (d_norm / w_norm.clamp_min(1e-12)).float()])
         values = rows.tolist()  # one host sync per record
         record: dict[str, Any] = {"step": trainer.state.step, "epoch": trainer.state.epoch + 1, "layers": {
-            name: {"weight_norm": values[0][i], "grad_norm": values[1][i], "update_ratio": values[2][i]}
-            for i, (name, _) in enumerate(self._layers)}}
+            name: {"weight_norm": values[0][i], "grad_norm": values[1][i], "update_ratio": values[2][i],
+                   **({"frozen": True} if not m.weight.requires_grad else {})}  # a zero gradient by design
+            for i, (name, m) in enumerate(self._layers)}}
         record["units"] = self._unit_stats(trainer)
         self.records.append(record)
         self._before = None

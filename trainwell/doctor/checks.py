@@ -370,6 +370,25 @@ def _activity(net: nn.Module, x: torch.Tensor) -> list[dict[str, Any]]:
     return stats
 
 
+def frozen_parameters(ctx: Context) -> Finding:
+    """Weight layers whose parameters do not train (requires_grad off): counted and named, so that their zero
+    gradient is not read as a vanishing one."""
+    layers = [(n, m) for n, m in ctx.prep.model.named_modules() if isinstance(m, WEIGHTED)]
+    frozen = [name for name, m in layers if not m.weight.requires_grad]
+    params = sum(p.numel() for p in ctx.prep.model.parameters())
+    training = sum(p.numel() for p in ctx.prep.model.parameters() if p.requires_grad)
+    ev = {"frozen_layers": frozen, "weight_layers": len(layers), "trainable_params": training, "params": params}
+    if training == 0:
+        return Finding("frozen-parameters", "fail", f"no parameter trains: all {params:,} have requires_grad=False",
+                       ev, "nothing can learn: set requires_grad=True on the layers that should train")
+    if frozen:
+        return Finding("frozen-parameters", "warn", f"{len(frozen)} of {len(layers)} weight layers are frozen "
+                       f"(requires_grad=False): {', '.join(frozen[:6])}; {training / params:.1%} of the parameters "
+                       "train", ev, "if the model should fit this data, unfreeze them (p.requires_grad_(True)); "
+                       "fine-tuning on little data keeps a pretrained net's early layers frozen on purpose")
+    return Finding("frozen-parameters", "pass", f"every weight layer trains ({params:,} parameters)", ev)
+
+
 def _grad_ratios(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> list[tuple[str, float]]:
     """||grad|| / ||weight|| of each weight layer, input side first."""
     net.zero_grad()

@@ -292,9 +292,17 @@ def _structure(c: _Ctx) -> list[Finding]:
                                "lower the rate, use He (kaiming) init with zero biases, or batch norm",
                                c.command(init="kaiming") if _dead_from_start(recs, layer) else
                                c.command(lr=c.lr / 10, init="kaiming")))
+    frozen = sorted({n for r in recent for n, v in r.get("layers", {}).items() if v.get("frozen")})
+    if frozen:  # requires_grad off: their gradient is zero by design, not a vanishing one
+        total = len(recent[-1].get("layers", {}))
+        out.append(Finding("frozen-parameters", "warn", f"{len(frozen)} of {total} weight layers are frozen "
+                           f"(requires_grad=False): {', '.join(frozen[:6])}, and the training error stays at "
+                           f"{te[-1]:.1%}", c.evidence(frozen=frozen),
+                           "only the other layers learn: unfreeze the frozen ones (p.requires_grad_(True)) if the "
+                           "model should fit this data; fine-tuning a pretrained net on little data keeps them frozen"))
     ratios = []
-    for r in recent:  # the first weight layer's relative gradient over the last one's
-        layers = [v for v in r.get("layers", {}).values() if v.get("weight_norm")]
+    for r in recent:  # the first weight layer's relative gradient over the last one's (of the layers that train)
+        layers = [v for v in r.get("layers", {}).values() if v.get("weight_norm") and not v.get("frozen")]
         if len(layers) >= 3 and layers[-1]["grad_norm"] > 0:
             first, last = (v["grad_norm"] / v["weight_norm"] for v in (layers[0], layers[-1]))
             ratios.append(first / last)

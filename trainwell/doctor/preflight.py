@@ -35,7 +35,7 @@ def doctor(config: Any = None, *, base: list[str] | None = None, lr: bool = True
     steps: list[tuple[str, Any]] = [
         ("data-balance", checks.data_balance), ("data-values", checks.data_values),
         ("data-duplicates", checks.data_duplicates), ("data-classes", checks.data_classes),
-        ("data-columns", checks.data_columns),
+        ("data-columns", checks.data_columns), ("frozen-parameters", checks.frozen_parameters),
         ("initial-loss", checks.initial_loss), ("symmetric-init", checks.symmetric_init),
         ("output-activation", checks.output_activation), ("gradient-check", checks.gradient_check),
         ("depth", checks.depth), ("overfit-subset", checks.overfit_subset),
