@@ -256,3 +256,46 @@ def test_a_frozen_layers_zero_gradient_is_not_called_vanishing_after_a_run(tmp_p
     assert report.verdict == "frozen-parameters" and "vanishing-gradients" not in codes
     frozen = next(f for f in report.findings if f.check == "frozen-parameters")
     assert "2 of 3 weight layers are frozen" in frozen.summary
+
+
+def _mixing_models():
+    import torch
+    from torch import nn
+
+    class Centred(nn.Module):  # Karpathy's case: one example alone is always the same class
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+
+        def forward(self, x):
+            return self.net(x - x.mean(0, keepdim=True))
+
+    class Shuffled(nn.Module):  # a reshape that mixes the images of a batch
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+
+        def forward(self, x):
+            flat = x.reshape(len(x), -1).t().reshape(len(x), -1)  # (B, 64) read as (64, B): rows of many images
+            return self.net(flat)
+
+    torch.manual_seed(0)
+    return Centred(), Shuffled()
+
+
+def test_a_model_that_mixes_the_examples_of_a_batch_is_named():
+    from trainwell.doctor import doctor
+
+    for net in _mixing_models():
+        report = doctor(data="digits", model=net, lr=False, epochs=2)
+        f = next(x for x in report.findings if x.check == "batch-dependence")
+        assert f.status == "fail" and "mixes the examples of a batch" in f.summary, type(net).__name__
+        assert report.verdict == "batch-dependence"
+
+
+def test_trainwells_own_models_with_batch_norm_are_batch_independent():
+    from trainwell.doctor import doctor
+
+    report = doctor(data="digits", model="convnet", width=4, lr=False, epochs=1)
+    f = next(x for x in report.findings if x.check == "batch-dependence")
+    assert f.status == "pass" and f.evidence["output_change"] < 1e-4

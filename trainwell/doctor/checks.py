@@ -389,6 +389,42 @@ def frozen_parameters(ctx: Context) -> Finding:
     return Finding("frozen-parameters", "pass", f"every weight layer trains ({params:,} parameters)", ev)
 
 
+MIXING = 1e-3  # relative change of one example's output when its batch companions change: more is mixing
+
+
+def batch_independence(ctx: Context) -> Finding:
+    """Karpathy's "use backprop to chart dependencies": in evaluation mode, an example's output must not change
+    when the other examples of its batch change. A reshape across the batch dimension, or a mean taken over the
+    batch inside `forward`, makes predictions depend on the company an example keeps (batch norm in training
+    mode does too, by design; evaluation uses its running statistics). Checked with the batch size the same,
+    only the companions swapped, and with the gradient of example 0's output with respect to the others."""
+    net = ctx.model_copy().eval()
+    x, _ = ctx.batch(16)
+    if len(x) < 4:
+        return Finding("batch-dependence", "pass", "too few examples to compare batches", {})
+    other, _ = ctx.batch(16, offset=16) if len(ctx.prep.splits.y_train) >= 32 else (x.flip(0), None)
+    companions = torch.cat([x[:1], other[1:len(x)]]) if len(other) >= len(x) else torch.cat([x[:1], x[1:].flip(0)])
+    with torch.no_grad():
+        a, b = net(x)[0], net(companions)[0]
+    change = float((a - b).abs().max() / (a.abs().max() + 1e-6))
+    xg = x.clone().requires_grad_(True)
+    net.zero_grad()
+    try:
+        net(xg)[0].sum().backward()
+        grad = xg.grad
+        reach = float(grad[1:].abs().sum() / (grad[0].abs().sum() + 1e-12)) if grad is not None else 0.0
+    except RuntimeError:  # a model that cannot be differentiated here: the forward comparison decides
+        reach = 0.0
+    ev = {"output_change": float(f"{change:.3g}"), "gradient_to_other_examples": float(f"{reach:.3g}")}
+    if change > MIXING or reach > MIXING:
+        return Finding("batch-dependence", "fail", f"in evaluation mode, example 0's output changes by {change:.1%} "
+                       "when the other examples of its batch change: the model mixes the examples of a batch", ev,
+                       "look in forward for a reshape or view that crosses the batch dimension (keep dim 0 apart: "
+                       "x.flatten(1), x.view(len(x), -1)) or a mean/std over dim 0 (use nn.BatchNorm, which uses "
+                       "running statistics when evaluating)")
+    return Finding("batch-dependence", "pass", "each example's output depends on that example alone", ev)
+
+
 def _grad_ratios(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> list[tuple[str, float]]:
     """||grad|| / ||weight|| of each weight layer, input side first."""
     net.zero_grad()

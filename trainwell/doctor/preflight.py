@@ -37,7 +37,8 @@ def doctor(config: Any = None, *, base: list[str] | None = None, lr: bool = True
         ("data-duplicates", checks.data_duplicates), ("data-classes", checks.data_classes),
         ("data-columns", checks.data_columns), ("frozen-parameters", checks.frozen_parameters),
         ("initial-loss", checks.initial_loss), ("symmetric-init", checks.symmetric_init),
-        ("output-activation", checks.output_activation), ("gradient-check", checks.gradient_check),
+        ("output-activation", checks.output_activation), ("batch-dependence", checks.batch_independence),
+        ("gradient-check", checks.gradient_check),
         ("depth", checks.depth), ("overfit-subset", checks.overfit_subset),
     ]
     timings = {}
