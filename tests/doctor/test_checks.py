@@ -1,4 +1,5 @@
 """Pre-flight checks: each deliberately broken model gets its code; a healthy run gets none."""
+import pytest
 import torch
 from torch import nn
 
@@ -299,3 +300,29 @@ def test_trainwells_own_models_with_batch_norm_are_batch_independent():
     report = doctor(data="digits", model="convnet", width=4, lr=False, epochs=1)
     f = next(x for x in report.findings if x.check == "batch-dependence")
     assert f.status == "pass" and f.evidence["output_change"] < 1e-4
+
+
+@pytest.mark.parametrize("act", ["Tanh", "Sigmoid", "ReLU", "GELU"])
+def test_an_activation_after_the_last_layer_is_named(act):
+    import torch
+    from torch import nn
+
+    from trainwell.doctor import doctor
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10), getattr(nn, act)())
+    report = doctor(data="digits", model=net, lr=False, epochs=1)
+    f = next(x for x in report.findings if x.check == "output-activation")
+    assert f.status in ("warn", "fail") and act in f.summary + f.prescription, f.summary
+
+
+def test_dropout_after_the_last_layer_does_not_hide_that_a_linear_layer_made_the_output():
+    import torch
+    from torch import nn
+
+    from trainwell.doctor import doctor
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10), nn.Dropout(0.1))
+    f = next(x for x in doctor(data="digits", model=net, lr=False, epochs=1).findings if x.check == "output-activation")
+    assert f.status == "pass" and f.evidence["last_layer"] == "Linear"

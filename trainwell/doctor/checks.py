@@ -248,8 +248,14 @@ def output_activation(ctx: Context) -> Finding:
     declared = isinstance(net, ProbabilitiesToLogits)  # outputs=probabilities: look at the user's own outputs
     x, _ = ctx.batch()
     made_by: dict[int, nn.Module] = {}  # which leaf module returned which tensor
-    hooks = [m.register_forward_hook(lambda mod, i, o: made_by.__setitem__(id(o), mod))
-             for m in net.modules() if not list(m.children())]
+    kept: list[Any] = []  # every output stays alive, so that no id is reused for another tensor
+
+    def note(mod: nn.Module, _inputs: Any, out: Any) -> None:  # returns None: a hook's return replaces the output
+        kept.append(out)
+        made_by.setdefault(id(out), mod)  # the first module that returned a tensor made it (dropout at evaluation
+                                          # hands its input on unchanged)
+
+    hooks = [m.register_forward_hook(note) for m in net.modules() if not list(m.children())]
     try:
         with torch.no_grad():
             out = net.model(x) if declared else net(x)
@@ -263,6 +269,15 @@ def output_activation(ctx: Context) -> Finding:
         ev["last_layer"] = type(last).__name__       # their values (a deep sigmoid stack's sit in [0.52, 0.56])
         return Finding("output-activation", "pass", f"raw scores (logits) straight from a {type(last).__name__} layer", ev)
     softmax = bool(torch.allclose(out.sum(1), torch.ones(len(out)), atol=1e-3))
+    squashing = (nn.Tanh, nn.Sigmoid, nn.ReLU, nn.ReLU6, nn.Hardtanh, nn.Hardsigmoid, nn.Softsign, nn.ELU,
+                 nn.GELU, nn.SiLU, nn.Softplus, nn.LeakyReLU, nn.SELU, nn.CELU, nn.Mish, nn.Tanhshrink)
+    if not declared and isinstance(last, squashing):  # an activation module after the last layer: named
+        ev["last_layer"] = type(last).__name__
+        name = next((n for n, m in net.named_modules() if m is last), type(last).__name__)
+        return Finding("output-activation", "warn", f"the outputs come out of a {type(last).__name__} ({name}) after "
+                       f"the last layer, in [{ev['min']:.3g}, {ev['max']:.3g}]: the logits are bent before the loss",
+                       ev, f"remove the {type(last).__name__} after the last layer: the loss wants raw scores (logits) "
+                       "from a linear layer, free to take any value")
     if declared:
         if float(out.min()) >= 0 and softmax:
             return Finding("output-activation", "pass", "the model returns probabilities, as outputs=probabilities "
@@ -273,13 +288,13 @@ def output_activation(ctx: Context) -> Finding:
     if float(out.max() - out.min()) < 1e-6:
         return Finding("output-activation", "pass", "every output is the same number: nothing to tell from it", ev)
     if float(out.min()) >= 0 and float(out.max()) <= 1:
-        what = "softmax" if softmax else "a sigmoid"
+        what = "softmax" if softmax else "sigmoid"
         if softmax:  # trainwell can take the model as it is
             return Finding("output-activation", "fail", "the outputs are probabilities (softmax inside the model); "
                            "the loss applies its own softmax on top, so training is squashed", ev,
                            "remove the final softmax from the model (return raw scores), or keep the model and "
                            "tell trainwell it returns probabilities", ctx.command(outputs="probabilities"))
-        return Finding("output-activation", "fail", f"the outputs are in [0, 1] ({what} inside the model?); "
+        return Finding("output-activation", "fail", f"the outputs are in [0, 1] (a {what} inside the model?); "
                        "the loss applies its own softmax, so training is squashed", ev,
                        f"remove the final {what} from the model: return raw scores (logits)")
     if float(out.min()) >= 0:
