@@ -326,3 +326,21 @@ def test_dropout_after_the_last_layer_does_not_hide_that_a_linear_layer_made_the
     net = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10), nn.Dropout(0.1))
     f = next(x for x in doctor(data="digits", model=net, lr=False, epochs=1).findings if x.check == "output-activation")
     assert f.status == "pass" and f.evidence["last_layer"] == "Linear"
+
+
+@pytest.mark.parametrize("setting,value,tried", [("weight_decay", 0.5, "5e-04"), ("dropout", 0.95, "0.2")])
+def test_a_setting_that_keeps_the_model_from_fitting_is_tried_and_prescribed(setting, value, tried):
+    """Weight decay 0.5 was called chance-level, dropout 0.95 dead units: the run's own setting is the root cause,
+    and the fix is printed only with its measured effect on the subset."""
+    report = doctor(data="digits", model="mlp", lr=False, epochs=1, **{setting: value})
+    f = next(x for x in report.findings if x.check == "config-suspect")
+    assert f.status == "fail" and f.evidence["subset_error"] - f.evidence["subset_error_tried"] >= 0.2
+    assert f.summary.startswith(f"{setting.replace('_', ' ')} {value:g} -> ") and "subset training error" in f.summary
+    assert f.command.endswith(f"{setting}={float(tried):g}") or tried in f.command
+    assert report.verdict == "config-suspect"
+
+
+def test_usual_settings_are_not_suspects():
+    report = doctor(data="digits", model="mlp", lr=False, epochs=1, dropout=0.5)
+    f = next(x for x in report.findings if x.check == "config-suspect")
+    assert f.status == "pass"

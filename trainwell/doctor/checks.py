@@ -568,6 +568,66 @@ def _ignores_input(ctx: Context, phases: dict[str, Any]) -> Finding:
 
 # --- training on a tiny subset ---------------------------------------------------------------------------
 
+# Settings far outside what the course (and every default here) uses, each with the value tried instead.
+SUSPECTS = (("weight_decay", 0.05, 5e-4), ("dropout", 0.8, 0.2), ("label_smoothing", 0.5, 0.1))
+HELPS = 0.2  # a fix is prescribed when it lowers the subset's training error by this much at least
+
+
+def configuration(ctx: Context, steps: int = 300) -> list[Finding]:
+    """The run's own settings as suspects: a weight decay, dropout or label smoothing far outside the usual range
+    is tried on the 64-example subset against the usual value, and prescribed only when the change measurably
+    lets the model fit ("dropout 0.95 -> 0.2: subset training error 88% -> 3%")."""
+    cfg, spec = ctx.prep.config, ctx.prep.spec
+    out = []
+    for name, limit, usual in SUSPECTS:
+        value = getattr(cfg, name)
+        if value is None or value < limit:
+            continue
+        if name == "dropout" and "dropout" not in spec.get("kwargs", {}):
+            continue  # the model does not take it (refused at prepare already)
+        before = _subset_error(ctx, steps)
+        after = _subset_error(ctx, steps, **{name: usual})
+        ev = {name: value, "tried": usual, "subset_error": round(before, 3), "subset_error_tried": round(after, 3)}
+        if before - after >= HELPS:
+            out.append(Finding("config-suspect", "fail", f"{name.replace('_', ' ')} {value:g} -> {usual:g}: subset "
+                               f"training error {before:.0%} -> {after:.0%}", ev,
+                               f"the run's own {name.replace('_', ' ')} keeps the model from fitting even a few "
+                               "examples: use a value in the usual range", ctx.command(**{name: usual})))
+    return out or [Finding("config-suspect", "pass", "weight decay, dropout and label smoothing in the usual range, or "
+                           "not what keeps the model from fitting", {})]
+
+
+def _subset_error(ctx: Context, steps: int, **changes: Any) -> float:
+    """Training error on 64 training examples after `steps` steps of the run's optimizer and rate, with the run's
+    regularisation (or `changes` to it); the model rebuilt from its spec when its dropout changes."""
+    from trainwell.models import build_model, initialise
+    from trainwell.optim import build_optimizer
+
+    cfg = ctx.prep.config
+    n = min(64, len(ctx.prep.splits.y_train))
+    x, y = ctx.batch(n)
+    torch.manual_seed(0)
+    if "dropout" in changes:
+        spec = {**ctx.prep.spec, "kwargs": {**ctx.prep.spec["kwargs"], "dropout": changes["dropout"]}}
+        net = initialise(build_model(spec), cfg.init).to("cpu", torch.float32)
+    else:
+        net = ctx.model_copy()
+    opt = build_optimizer(cfg.optimizer, net.parameters(), cfg.resolved_lr(), cfg.momentum,
+                          changes.get("weight_decay", cfg.weight_decay))
+    smoothing = changes.get("label_smoothing", cfg.label_smoothing)
+    for _ in range(steps):
+        net.train()
+        opt.zero_grad()
+        loss = F.cross_entropy(net(x), y, label_smoothing=smoothing)
+        if not torch.isfinite(loss):
+            return 1.0
+        loss.backward()
+        opt.step()
+    net.eval()
+    with torch.no_grad():
+        return float((net(x).argmax(1) != y).float().mean())
+
+
 def overfit_subset(ctx: Context, steps: int = 300) -> Finding:
     """One or two batches, no regularisation: training error must reach 0, else something is broken."""
     cfg = ctx.prep.config

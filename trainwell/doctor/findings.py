@@ -38,6 +38,7 @@ CODES: dict[str, str] = {
     "data-values": "non-finite values, value ranges and normalisation of the inputs",
     "data-duplicates": "identical examples in the training and test splits, or one input with two labels",
     "data-classes": "classes in validation or test that training never sees",
+    "config-suspect": "the run's own weight decay, dropout or label smoothing keeps it from fitting (tried on a subset)",
     "batch-dependence": "an example's output changes with the other examples of its batch: the model mixes them",
     "frozen-parameters": "weight layers with requires_grad off: they never learn (a zero gradient by design)",
     "data-leak": "one column predicts the label almost alone: computed from the label, or a row order that follows it",
@@ -99,7 +100,7 @@ class Report:
 
 # Root causes before their symptoms: a learning rate too high kills ReLUs, a model that ignores its input
 # has no gradient to pass back, a wrong backward makes any curve meaningless.
-PRIORITY = ["data-classes", "data-leak", "batch-dependence", "frozen-parameters", "gradient-check", "output-activation", "symmetric-init", "ignores-input",
+PRIORITY = ["data-classes", "data-leak", "batch-dependence", "frozen-parameters", "config-suspect", "gradient-check", "output-activation", "symmetric-init", "ignores-input",
             "diverged", "lr-too-high", "lr-too-low", "vanishing-gradients", "exploding-gradients", "dead-units",
             "saturated-units", "initial-loss", "underfitting", "overfit-subset", "chance-level", "collapsed",
             "oscillating", "overfitting", "still-improving", "data-balance", "data-duplicates", "data-columns", "data-values",

@@ -39,7 +39,7 @@ def doctor(config: Any = None, *, base: list[str] | None = None, lr: bool = True
         ("initial-loss", checks.initial_loss), ("symmetric-init", checks.symmetric_init),
         ("output-activation", checks.output_activation), ("batch-dependence", checks.batch_independence),
         ("gradient-check", checks.gradient_check),
-        ("depth", checks.depth), ("overfit-subset", checks.overfit_subset),
+        ("depth", checks.depth), ("overfit-subset", checks.overfit_subset), ("config-suspect", checks.configuration),
     ]
     timings = {}
     for name, check in steps:
