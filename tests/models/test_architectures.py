@@ -80,13 +80,19 @@ def test_each_architecture_overfits_one_batch(name, kwargs):
     torch.manual_seed(0)
     x, y = torch.randn(16, 3, 32, 32), torch.arange(16) % 4
     net = _build(name, (3, 32, 32), classes=4, dropout=0.0, **kwargs)
+    loss = _fit(net, x, y, steps=150)
+    assert (net.eval()(x).argmax(1) == y).all(), f"{name}: final training loss {loss:.3f}"
+
+
+def _fit(net, x, y, steps):
+    """Adam at 3e-3 on one batch; the last training loss."""
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
-    for _ in range(150):
+    for _ in range(steps):
         loss = nn.functional.cross_entropy(net.train()(x), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert (net.eval()(x).argmax(1) == y).all(), f"{name}: final training loss {loss.item():.3f}"
+    return loss.item()
 
 
 def test_every_registered_model_has_its_initialisation():
@@ -130,10 +136,5 @@ def test_the_tabular_model_is_realmlp_s_shaped_and_learns_a_scale_per_input():
     assert [m.out_features for m in linear] == [256, 256, 256, 3]
     assert sum(isinstance(m, nn.SELU) for m in net.modules()) == 3
     x, y = torch.randn(32, 12), torch.arange(32) % 3
-    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
-    for _ in range(100):
-        loss = nn.functional.cross_entropy(net.train()(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    _fit(net, x, y, steps=100)
     assert (net.eval()(x).argmax(1) == y).all() and not torch.equal(scale[0].scale, torch.ones(12))

@@ -134,6 +134,8 @@ def _attach_test(src: Source, data: str, test_data: str, data_dir: str | None, l
     """`--test-data`: another file or folder of the same kind, its labels mapped onto the training classes."""
     if src.x_test is not None:
         raise UserError(f"--test-data {test_data}: {data} has a test set of its own; drop --test-data")
+    if not os.path.exists(test_data):
+        raise UserError(f"--test-data {test_data}: not found; give a file or folder like --data {data}")
     columns = [dataclasses.asdict(c) for c in src.columns] if src.columns is not None else None
     geometry = None
     if src.kind == "image" and os.path.isdir(test_data):  # the training images' geometry, exactly

@@ -4,6 +4,7 @@ from __future__ import annotations
 from torch import nn
 
 from trainwell.models import activation as make_activation
+from trainwell.models.mlp import dense
 
 
 def convnet(input_shape: list[int], num_classes: int, width: int = 32, depth: int = 2,
@@ -31,11 +32,4 @@ def convnet(input_shape: list[int], num_classes: int, width: int = 32, depth: in
             layers.append(nn.MaxPool2d(2))
             h, w = h // 2, w // 2
     layers.append(nn.Flatten())
-    features = channels * h * w
-    for size in hidden:
-        layers += [nn.Linear(features, size), make_activation(activation)]
-        if dropout > 0:
-            layers.append(nn.Dropout(dropout))
-        features = size
-    layers.append(nn.Linear(features, num_classes))
-    return nn.Sequential(*layers)
+    return nn.Sequential(*layers, *dense(channels * h * w, hidden, num_classes, activation, dropout))

@@ -9,7 +9,7 @@ import math
 import torch
 from torch import nn
 
-from trainwell.models import activation as make_activation
+from trainwell.models.mlp import dense
 
 
 class InputScale(nn.Module):
@@ -28,11 +28,4 @@ def tabular(input_shape: list[int], num_classes: int, hidden: list[int] | None =
     """Hidden sizes default to [256, 256, 256]; dropout (if > 0) follows every hidden layer."""
     hidden = [256, 256, 256] if hidden is None else hidden
     width = math.prod(input_shape)
-    layers: list[nn.Module] = [nn.Flatten(), InputScale(width)]
-    for h in hidden:
-        layers += [nn.Linear(width, h), make_activation(activation)]
-        if dropout > 0:
-            layers.append(nn.Dropout(dropout))
-        width = h
-    layers.append(nn.Linear(width, num_classes))
-    return nn.Sequential(*layers)
+    return nn.Sequential(nn.Flatten(), InputScale(width), *dense(width, hidden, num_classes, activation, dropout))
