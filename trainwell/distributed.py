@@ -143,11 +143,20 @@ def restarted() -> bool:
 
 
 def shutdown() -> None:
+    """Leave the group. The trainer, its DDP wrapper and the reducer's pending gloo work sit in reference
+    cycles; left to interpreter exit, their C++ threads are destroyed while still joinable and the process
+    aborts ('terminate called without an active exception', SIGABRT) after a run that succeeded. Collect
+    them first, while the group and the interpreter are alive. (No barrier here: shutdown also runs after an
+    error on one rank, and a barrier the others never reach would hang until the timeout.)"""
     if launched():
+        import gc
+
         import torch.distributed as dist
 
+        gc.collect()
         if dist.is_initialized():
             dist.destroy_process_group()
+        gc.collect()
 
 
 def wrap(model: torch.nn.Module, w: World, device: torch.device) -> torch.nn.Module:
