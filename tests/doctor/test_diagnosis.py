@@ -123,3 +123,39 @@ def test_units_dead_from_the_first_step_are_an_initialisation_problem(tmp_path):
     r = diagnose(run.dir)
     f = next((f for f in r.findings if f.check == "dead-units"), None)
     assert f is not None and f.command.endswith("init=kaiming") and "lr=" not in f.command, r.render()
+
+
+def _rewrite(run_dir, history_losses, alive_at_start):
+    """The run's records edited: its training loss per epoch, and its units alive at the first record."""
+    path = os.path.join(run_dir, "history.jsonl")
+    rows = [json.loads(line) for line in open(path)]
+    for row, loss in zip(rows, history_losses):
+        row["train_loss"] = loss
+    open(path, "w").write("".join(json.dumps(r) + "\n" for r in rows))
+    mon = os.path.join(run_dir, "monitors.jsonl")
+    recs = [json.loads(line) for line in open(mon)]
+    if alive_at_start:
+        for u in recs[0].get("units", {}).values():
+            u["dead"] = 0.0
+    open(mon, "w").write("".join(json.dumps(r) + "\n" for r in recs))
+
+
+def test_dead_units_on_a_falling_loss_keep_the_rate_and_a_rising_loss_lowers_it(tmp_path):
+    """Issue 23: a run crawling off a plateau near chance was prescribed a 10x lower rate. Without evidence
+    that the steps were too large (a recovery, a training loss that rose), the rate is kept."""
+    import shutil
+
+    from torch import nn
+
+    net = nn.Sequential(nn.Flatten(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+    for m in (net[1], net[3]):
+        nn.init.constant_(m.bias, -3.0)
+    run = _digits(tmp_path, "dying", model=net, epochs=5)
+    crawl, rising = str(tmp_path / "crawl"), str(tmp_path / "rising")
+    shutil.copytree(run.dir, crawl)
+    shutil.copytree(run.dir, rising)
+    _rewrite(crawl, [2.30, 2.29, 2.27, 2.2, 2.1], alive_at_start=True)
+    _rewrite(rising, [2.30, 2.0, 2.4, 2.2, 2.1], alive_at_start=True)
+    dead = {d: next((f for f in diagnose(d).findings if f.check == "dead-units"), None) for d in (crawl, rising)}
+    assert dead[crawl] is not None and "lr=" not in dead[crawl].command and "keep the rate" in dead[crawl].prescription
+    assert dead[rising] is not None and "lr=" in dead[rising].command

@@ -66,6 +66,23 @@ class _Ctx:
         return ev
 
     @property
+    def rate_too_high(self) -> bool:
+        """Evidence that the steps were too large: a recovery from divergence, or a training loss that rose
+        by more than 5% from one epoch to the next. Without it a lower rate is not prescribed: a run that
+        crawls off a plateau near chance gets slower still at a lower rate (issue 23's colour digits: dead
+        units, a falling loss, and 10x lower was the wrong way)."""
+        loss = self.col("train_loss")
+        return bool(self.events) or any(b > 1.05 * a for a, b in zip(loss, loss[1:]))
+
+    def without_lowering(self) -> dict[str, Any]:
+        """The structural change to try instead of a lower rate: batch norm where the model has it off, He
+        initialisation otherwise."""
+        kwargs = (self.run.spec or {}).get("model", {}).get("kwargs", {})
+        if kwargs.get("batch_norm") is False:
+            return {"batch_norm": True}
+        return {"init": "kaiming"} if self.cfg.init != "kaiming" else {}
+
+    @property
     def lr(self) -> float:
         return self.cfg.resolved_lr()
 
@@ -285,13 +302,16 @@ def _structure(c: _Ctx) -> list[Finding]:
     if dead:
         layer, share = max(dead.items(), key=lambda kv: kv[1])
         if share >= 0.5:
+            high = c.rate_too_high and not _dead_from_start(recs, layer)
             out.append(Finding("dead-units", "fail" if share >= 0.9 else "warn",
                                f"{share:.0%} of the units after layer {layer} output 0 for every probe example, and the "
                                f"training error stays at {te[-1]:.1%}", c.evidence(dead=_rounded(dead)),
-                               "dead ReLUs: a learning rate too high (units die in training) or a bad initialisation; "
-                               "lower the rate, use He (kaiming) init with zero biases, or batch norm",
-                               c.command(init="kaiming") if _dead_from_start(recs, layer) else
-                               c.command(lr=c.lr / 10, init="kaiming")))
+                               "dead ReLUs: the loss rose or diverged on the way, so the rate is too high (units die in "
+                               "training): lower it, and use He (kaiming) init or batch norm" if high else
+                               "dead ReLUs with no sign of a rate too high (the loss never rose): a bad initialisation "
+                               "or no normalisation; use batch norm or He (kaiming) init, and keep the rate (a lower "
+                               "one only slows a run that crawls)",
+                               c.command(lr=c.lr / 10, init="kaiming") if high else c.command(**c.without_lowering())))
     frozen = sorted({n for r in recent for n, v in r.get("layers", {}).items() if v.get("frozen")})
     if frozen:  # requires_grad off: their gradient is zero by design, not a vanishing one
         total = len(recent[-1].get("layers", {}))
@@ -320,7 +340,9 @@ def _structure(c: _Ctx) -> list[Finding]:
                                f"the first layer's relative gradient is {ratio:.1e} times the last layer's, and the "
                                f"training error stays at {te[-1]:.1%}", ev,
                                "gradients explode through depth: a lower rate, batch norm, or a smaller initialisation",
-                               c.command(lr=c.lr / 10, init="glorot")))
+                               c.command(lr=c.lr / 10, init="glorot") if c.rate_too_high else
+                               c.command(**({"batch_norm": True} if "batch_norm" in c.without_lowering()
+                                            else {"init": "glorot"}))))
     return out
 
 
