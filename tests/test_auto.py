@@ -48,12 +48,24 @@ def test_tiny_data_is_capped_at_max_epochs():
     assert cfg.batch_size == 32 and cfg.epochs == auto.MAX_EPOCHS
 
 
-def test_small_image_sets_get_shifts_and_a_learning_rate_scaled_to_the_batch():
+def test_small_image_sets_get_the_batch_norm_pooling_net_shifts_and_a_step_budget():
     cfg, why = auto.resolve(Config(), _splits(1300, (3, 32, 32)))
-    assert (cfg.model, cfg.batch_size, cfg.epochs) == ("convnet", 32, 25)
+    steps = -(-1300 // 64)
+    assert (cfg.model, cfg.head, cfg.depth, cfg.width, cfg.batch_size) == ("convnet", "pool", 3, 16, 64)
+    assert cfg.epochs == -(-auto.SMALL_IMAGE_STEPS // steps) and cfg.lr == 0.1  # 2x, not scaled down
+    assert cfg.augment == "translate=3" and "tenth of the side" in why["augment"] and "pool" in why["head"]
+    tiny, _ = auto.resolve(Config(), _splits(300, (1, 8, 8)))  # 8 pixels: two stages, one-pixel shifts
+    assert (tiny.depth, tiny.augment, tiny.epochs) == (2, "translate=1", auto.MAX_EPOCHS)
+    mine, _ = auto.resolve(Config(depth=1, head="fc"), _splits(1300, (3, 32, 32)))
+    assert (mine.depth, mine.head) == (1, "fc")  # what the user set stays
+
+
+def test_a_conv_net_named_on_a_small_image_set_keeps_the_rate_scaled_to_its_batch():
+    cfg, why = auto.resolve(Config(model="convnet"), _splits(1300, (3, 32, 32)))
+    assert (cfg.batch_size, cfg.epochs, cfg.head) == (32, 25, None)
     assert cfg.lr == 0.05 * 32 / 128 and cfg.augment == "translate=2"
     assert "32/128" in why["lr"] and "translate" in why["augment"]
-    adam, _ = auto.resolve(Config(optimizer="adam"), _splits(1300, (3, 32, 32)))
+    adam, _ = auto.resolve(Config(model="convnet", optimizer="adam"), _splits(1300, (3, 32, 32)))
     assert adam.lr == 0.001  # only the SGD family's rate is scaled
 
 

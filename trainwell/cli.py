@@ -75,6 +75,8 @@ TRAIN_FLAGS = [
     ("--depth", "depth", int, "convnet stages, resnet layers (20, 18, 50...), inception stages (default: the model's)"),
     ("--activation", "activation", str, "{choices}"),
     ("--batch-norm", "batch_norm", str, "batch norm: true | false (default: the model's; off for alexnet)"),
+    ("--head", "head", str, "convnet: fc (flatten + fully connected, the course's) | pool (global average pooling "
+     "+ one linear layer)"),
     ("--dropout", "dropout", float, "dropout probability (default: the model's, 0 for mlp and convnet)"),
     ("--preact", "preact", str, "resnet: pre-activation blocks: true | false"),
     ("--zero-init-residual", "zero_init_residual", str, "resnet: start each block as the identity: true | false"),

@@ -50,6 +50,7 @@ class Config:
     depth: int | None = None           # convnet stages, resnet layers (20, 18, ...), inception stages
     activation: str | None = None      # None: the model's own (relu; selu for tabular)
     batch_norm: bool | None = None     # convnet and inception: on; alexnet: off
+    head: str | None = None            # convnet: fc (the course's fully connected layers) | pool (global average)
     dropout: float | None = None       # mlp, convnet, resnet: 0; alexnet 0.5; inception 0.4
     preact: bool = False               # resnet: pre-activation blocks
     zero_init_residual: bool = False   # resnet: each block's last batch-norm scale starts at 0
@@ -183,6 +184,8 @@ def validate(cfg: Config) -> None:
     _choice(problems, "init", cfg.init, models.INITS)
     _choice(problems, "outputs", cfg.outputs, models.OUTPUTS)
     _choice(problems, "class_weights", cfg.class_weights, ("none", "balanced"))
+    if cfg.head is not None:
+        _choice(problems, "head", cfg.head, models.HEADS)
     if cfg.activation is not None:
         _choice(problems, "activation", cfg.activation, tuple(models.ACTIVATIONS))
     _choice(problems, "device", cfg.device, DEVICES)

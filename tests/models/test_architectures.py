@@ -138,3 +138,19 @@ def test_the_tabular_model_is_realmlp_s_shaped_and_learns_a_scale_per_input():
     x, y = torch.randn(32, 12), torch.arange(32) % 3
     _fit(net, x, y, steps=100)
     assert (net.eval()(x).argmax(1) == y).all() and not torch.equal(scale[0].scale, torch.ones(12))
+
+
+def test_convnet_pool_head_averages_each_map_and_any_image_size_gives_the_same_weights():
+    import torch
+    from torch import nn
+
+    from trainwell.models.convnet import convnet
+
+    small, large = convnet([3, 32, 32], 7, width=8, depth=3, head="pool"), convnet([3, 48, 64], 7, width=8, depth=3,
+                                                                                 head="pool")
+    assert any(isinstance(m, nn.AdaptiveAvgPool2d) for m in small)
+    assert [p.shape for p in small.parameters()] == [p.shape for p in large.parameters()]  # no size-bound layer
+    assert isinstance(small[-1], nn.Linear) and small[-1].in_features == 32  # 8 -> 16 -> 32 channels, one layer
+    assert small(torch.zeros(2, 3, 32, 32)).shape == (2, 7)
+    with pytest.raises(ValueError, match="head 'avg': use fc or pool"):
+        convnet([3, 32, 32], 7, head="avg")

@@ -28,11 +28,14 @@ INIT_OF: dict[str, str] = {"mlp": "glorot", "convnet": "glorot", "alexnet": "kai
 # What a model returns (`outputs`): raw scores, or probabilities that models/outputs.py turns into logits.
 OUTPUTS: tuple[str, ...] = ("logits", "probabilities")
 # Config fields that are architecture arguments (a factory takes those it declares).
-ARCH_FIELDS = ("hidden", "width", "depth", "activation", "batch_norm", "dropout", "preact", "zero_init_residual")
+ARCH_FIELDS = ("hidden", "width", "depth", "activation", "batch_norm", "head", "dropout", "preact",
+               "zero_init_residual")
+# A conv net's head: the course's flatten + fully connected layers, or global average pooling + one linear layer.
+HEADS: tuple[str, ...] = ("fc", "pool")
 # The config's `model` may also be "auto" (chosen from the data's shape) or FILE.py:FUNCTION.
 CHOICES: tuple[str, ...] = ("auto", *REGISTRY)
 
-__all__ = ["ACTIVATIONS", "CHOICES", "INITS", "OUTPUTS", "REGISTRY", "activation", "build_model", "count_params", "initialise",
+__all__ = ["ACTIVATIONS", "CHOICES", "HEADS", "INITS", "OUTPUTS", "REGISTRY", "activation", "build_model", "count_params", "initialise",
            "is_user_file", "model_spec"]
 
 
