@@ -62,7 +62,7 @@ TRAIN_FLAGS = [
     ("--ignore", "ignore", str, "a table's columns to leave out, comma-separated (identifier-like and constant "
      "columns are left out on their own, with the reason printed)"),
     ("--image-size", "image_size", int, "image folders: resize to this square size (default: the size every "
-     "image has, or with sizes that vary the median shorter side, at most 64 on a CPU, centre-cropped)"),
+     "image has, or with sizes that vary the median shorter side, at most 32 on a CPU, centre-cropped)"),
     ("--skip-bad-images", "skip_bad_images", str, "image folders: true leaves unreadable images out, saying how "
      "many (default: refuse the folder, naming them)"),
     ("--valid-fraction", "valid_fraction", float, "stratified validation split of the training data"),
