@@ -28,9 +28,9 @@ def test_records_per_layer_and_per_unit_and_the_filters(tmp_path):
     recs = rundir.read_monitors(run.dir)
     steps = run.history[-1]["step"]
     assert [r["step"] for r in recs] == list(range(1, steps + 1, 5))
-    layer = recs[-1]["layers"]["1"]
+    layer = recs[-1]["layers"]["1 Linear"]
     assert layer["weight_norm"] > 0 and layer["grad_norm"] > 0 and 0 < layer["update_ratio"] < 1
-    units = recs[-1]["units"]["2"]  # the first ReLU
+    units = recs[-1]["units"]["2 ReLU"]  # the first ReLU
     assert 0 <= units["sparsity"] <= 1 and 0 <= units["dead"] <= 1 and units["variance"] > 0
     assert 0 <= units["correlation"] <= 1
     from safetensors.torch import load_file
@@ -56,7 +56,7 @@ def test_a_dead_unit_is_counted_dead(tmp_path):
                 lin.bias[0] = -1.0
 
     run = _train(tmp_path, "dead", monitor_every=4, callbacks=[KillUnit()], epochs=1)
-    assert rundir.read_monitors(run.dir)[-1]["units"]["2"]["dead"] >= 1 / 32
+    assert rundir.read_monitors(run.dir)[-1]["units"]["2 ReLU"]["dead"] >= 1 / 32
 
 
 class StopAt(Callback):

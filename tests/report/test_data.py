@@ -42,8 +42,8 @@ def test_monitor_series_and_unit_snapshots(mlp_run):
     m = d["monitors"]
     assert m["step"] == [r["step"] for r in records]
     assert list(m["layers"]) == list(records[0]["layers"])
-    assert m["layers"]["1"]["grad_norm"] == [r["layers"]["1"]["grad_norm"] for r in records]
-    snap = d["units"]["2"]["latest"]                      # the first ReLU: 32 units on a 256-example probe
+    assert m["layers"]["1 Linear"]["grad_norm"] == [r["layers"]["1 Linear"]["grad_norm"] for r in records]
+    snap = d["units"]["2 ReLU"]["latest"]                      # the first ReLU: 32 units on a 256-example probe
     probe = min(256, rundir.read_run(mlp_run).summary["sizes"]["valid"])
     assert sum(snap["hist"]) == pytest.approx(probe * 32)
     assert len(snap["edges"]) == len(snap["hist"]) + 1
@@ -52,7 +52,7 @@ def test_monitor_series_and_unit_snapshots(mlp_run):
     assert corr.shape == (32, 32) and np.allclose(corr, corr.T, atol=1e-5)
     live = np.abs(np.diag(corr)) > 0
     assert np.allclose(np.diag(corr)[live], 1, atol=1e-4)
-    assert "init" in d["units"]["2"]
+    assert "init" in d["units"]["2 ReLU"]
 
 
 def test_mlp_input_weights_are_drawn_as_images(mlp_run):

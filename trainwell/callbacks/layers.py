@@ -46,6 +46,12 @@ def default_every(steps_per_epoch: int) -> int:
     return max(MIN_EVERY, steps_per_epoch // RECORDS_PER_EPOCH)
 
 
+def label(name: str, module: Any) -> str:
+    """A layer as the records and the report name it: its module name, with its kind where the name is only a
+    position in a Sequential ('3' -> '3 Conv2d', 'features.0' -> 'features.0 Conv2d'; 'fc1' stays 'fc1')."""
+    return f"{name} {type(module).__name__}" if name.rpartition(".")[2].isdigit() else name
+
+
 class LayerMonitor(Callback):
     def __init__(self, run_dir: str | None = None, every: int | None = None) -> None:
         self.run_dir, self.every = run_dir, every
@@ -59,8 +65,8 @@ class LayerMonitor(Callback):
     # --- hooks --------------------------------------------------------------------------------------------
     def on_fit_start(self, trainer: Any) -> None:
         self.every = self.every or default_every(trainer.state.steps_per_epoch)
-        self._layers = [(n, m) for n, m in trainer.model.named_modules() if isinstance(m, WEIGHTED)]
-        self._acts = [(n, m) for n, m in trainer.model.named_modules() if isinstance(m, ACTIVATIONS)]
+        self._layers = [(label(n, m), m) for n, m in trainer.model.named_modules() if isinstance(m, WEIGHTED)]
+        self._acts = [(label(n, m), m) for n, m in trainer.model.named_modules() if isinstance(m, ACTIVATIONS)]
         x = trainer.x_valid if len(trainer.y_valid) else trainer.x_train
         idx = torch.arange(min(PROBE, len(x)))
         self._probe = prepare_batch(x[idx.to(x.device) if isinstance(x, torch.Tensor) else idx],
