@@ -2,6 +2,9 @@
 
     python benchmarks/ensemble.py                    # 3 members of 3 epochs each (~6 min on 2 cores)
     python benchmarks/ensemble.py --members 5 --epochs 10
+    python benchmarks/ensemble.py --data /tmp/tw_image_zoo/sets/colour_digits --epochs 0    # an image folder
+    python benchmarks/ensemble.py --data penguins.csv --label species --epochs 0            # a table
+(--epochs 0: trainwell's own choice; each --data gets its own section of RESULTS.md.)
 
 Each member is a whole `trainwell train --epochs E seed=S` process; the ensemble averages their class
 probabilities on the 10,000 test images (`trainwell ensemble`, arithmetic mean; the geometric mean is
@@ -27,14 +30,16 @@ def main() -> None:
     ap.add_argument("--members", type=int, default=3)
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--data", default="fashion-mnist")
+    ap.add_argument("--label", default=None, help="a CSV's label column")
     ap.add_argument("--results", default=os.path.join(HERE, "RESULTS.md"))
     ap.add_argument("--no-write", action="store_true")
     a = ap.parse_args()
     import trainwell
 
     out = tempfile.mkdtemp(prefix="tw-ensemble-")
-    exe = [sys.executable, "-m", "trainwell", "train", "--data", a.data, "--epochs", str(a.epochs), "--quiet",
-           "--out", out]
+    exe = [sys.executable, "-m", "trainwell", "train", "--data", a.data, "--quiet", "--out", out]
+    exe += ["--epochs", str(a.epochs)] if a.epochs else []
+    exe += ["--label", a.label] if a.label else []
     dirs = []
     t0 = time.perf_counter()
     for seed in range(a.members):
@@ -45,7 +50,7 @@ def main() -> None:
     geo = trainwell.evaluate_ensemble(dirs, geometric=True)
     lines = [f"Command: `python benchmarks/ensemble.py {' '.join(sys.argv[1:])}`  ",
              f"Measured {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPU cores; {a.members} default runs of "
-             f"{a.epochs} epochs on {a.data} (seeds 0..{a.members - 1}, {train_s:.0f} s of training processes); "
+             f"{a.epochs or 'auto'} epochs on {a.data} (seeds 0..{a.members - 1}, {train_s:.0f} s of training processes); "
              f"test accuracy on the {arith['examples']:,} test examples.", "",
              "| model | test accuracy | top-5 error | test loss |", "| --- | ---: | ---: | ---: |"]
     for m in arith["members"]:
@@ -60,7 +65,8 @@ def main() -> None:
     text = "\n".join(lines) + "\n"
     print(text)
     if not a.no_write:
-        write_section(a.results, "ensemble", text)
+        key = "ensemble" if a.data == "fashion-mnist" else f"ensemble-{os.path.basename(a.data.rstrip('/'))}"
+        write_section(a.results, key, text)
 
 
 if __name__ == "__main__":
