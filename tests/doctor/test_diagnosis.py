@@ -159,3 +159,12 @@ def test_dead_units_on_a_falling_loss_keep_the_rate_and_a_rising_loss_lowers_it(
     dead = {d: next((f for f in diagnose(d).findings if f.check == "dead-units"), None) for d in (crawl, rising)}
     assert dead[crawl] is not None and "lr=" not in dead[crawl].command and "keep the rate" in dead[crawl].prescription
     assert dead[rising] is not None and "lr=" in dead[rising].command
+
+
+def test_a_layer_narrower_than_the_classes_is_named_as_the_cause_of_underfitting(tmp_path):
+    """Issue 24: a 2-unit bottleneck MLP stuck at 80% training accuracy was called healthy."""
+    run = _digits(tmp_path, "narrow", hidden=[64, 1, 64], epochs=8)
+    r = diagnose(run.dir)
+    f = next(f for f in r.findings if f.check == "underfitting")
+    assert r.verdict == "underfitting" and f.evidence["units"] == 1 and f.evidence["bottleneck"] == "3 Linear"
+    assert "hidden=" in f.command and "lr=" not in f.command, r.render()

@@ -158,6 +158,8 @@ def _collapsed(c: _Ctx) -> Finding | None:
     if pc is None or lc is None or loss is None or lc < 1.5 or pc >= 0.6 * lc or loss >= 0.9 * c.chance:
         return None
     imbalanced = lc < 0.7 * c.classes
+    if not imbalanced and _bottleneck(c):  # a layer narrower than the classes explains it: underfitting says so
+        return None
     ev = c.evidence(pred_classes=pc, label_classes=lc, epoch=best)
     weigh = imbalanced and c.cfg.class_weights == "none"
     why = (f"the labels are imbalanced (spread like {lc:.1f} of {c.classes} equal classes) and the model learned "
@@ -231,17 +233,46 @@ def _augment_for(c: _Ctx) -> str:
 
 def _underfitting(c: _Ctx) -> Finding | None:
     te, ve, tl = c.col("train_error"), c.col("valid_error"), c.col("train_loss")
-    if len(te) < 3 or te[-1] < 0.15 or te[-1] > 1 - 1.5 / c.classes:
+    if len(te) < 3 or te[-1] < 0.1 or te[-1] > 1 - 1.5 / c.classes:
         return None
     gap = (min(ve) - te[-1]) if ve else 0.0
     k = max(1, len(tl) // 4)
     flat = tl[-k - 1] - tl[-1] < 0.02 * tl[-k - 1]
-    if gap < 0.25 * te[-1] and flat:
+    narrow = _bottleneck(c)
+    if narrow and gap < 0.25 * te[-1]:  # the root cause a person would check first: a layer narrower than the classes
+        layer, units = narrow
+        return Finding("underfitting", "warn", f"training error stays at {te[-1]:.1%}: layer {layer} has {units} units "
+                       f"for {c.classes} classes, a bottleneck every example is squeezed through",
+                       c.evidence(bottleneck=layer, units=units),
+                       "widen the narrow layer (at least as many units as classes, usually several times more)",
+                       c.command(**_wider(c)))
+    if te[-1] >= 0.15 and gap < 0.25 * te[-1] and flat:
         changes = _wider(c)
         return Finding("underfitting", "warn", f"training error stays at {te[-1]:.1%} (validation {min(ve) if ve else 0:.1%})"
                        " and has stopped falling: the model is too small for the task", c.evidence(),
                        "a larger model (or longer training at a good rate)", c.command(**changes))
     return None
+
+
+def _bottleneck(c: _Ctx) -> tuple[str, int] | None:
+    """The narrowest hidden fully connected layer, if it has fewer units than there are classes (the model
+    rebuilt from the run's spec: its architecture, not its weights)."""
+    spec = (c.run.spec or {}).get("model")
+    if not spec:
+        return None
+    try:
+        from torch import nn
+
+        from trainwell.models import build_model
+
+        net = build_model(spec)
+    except Exception:  # a model that cannot be rebuilt here (its file moved) has no architecture to read
+        return None
+    from trainwell.callbacks.layers import label
+
+    linear = [(label(n, m), m.out_features) for n, m in net.named_modules() if isinstance(m, nn.Linear)][:-1]
+    narrow = min(linear, key=lambda nm: nm[1], default=None)
+    return narrow if narrow and narrow[1] < c.classes else None
 
 
 def _wider(c: _Ctx) -> dict[str, Any]:
@@ -299,7 +330,7 @@ def _structure(c: _Ctx) -> list[Finding]:
     out = []
     dead = {name: _median([r["units"][name]["dead"] for r in recent if name in r.get("units", {})])
             for name in recent[-1].get("units", {})}
-    if dead:
+    if dead and not _bottleneck(c):  # behind a layer narrower than the classes, dead units are its symptom
         layer, share = max(dead.items(), key=lambda kv: kv[1])
         if share >= 0.5:
             high = c.rate_too_high and not _dead_from_start(recs, layer)
