@@ -308,7 +308,8 @@ def filters_section(d: dict[str, Any]) -> str:
     for when, label in (("init", "at initialisation"), ("latest", "after training")):
         if when in f["images"]:
             pics = f["images"][when]
-            items.append(f"<figure>{img(mosaic(pics, columns=16, cell=28), f'first layer {label}')}"
+            # small kernels (3x3) enlarged nearest-neighbour to ~48 pixels, 8 a row: large enough to see
+            items.append(f"<figure>{img(mosaic(pics, columns=8, cell=48, gap=3), f'first layer {label}')}"
                          f"<figcaption>{esc(label)}</figcaption></figure>")
     shown = len(f["images"].get("latest", []))
     note = (f'<p class="note">The first layer\'s {esc(f["what"])} ({shown} of {f["count"]}); grey is 0, white '
