@@ -83,12 +83,15 @@ def resolve(cfg: Config, splits: Splits, user_model: Any = None) -> tuple[Config
     small_recipe = user_model is None and cfg.model == "auto" and _is_image(shape) and n < SMALL_DATA
     if small_recipe:
         side = min(shape[1:])
-        for key, value in (*SMALL_IMAGE.items(), ("depth", 3 if side >= 24 else 2)):
+        for key, value in (("width", SMALL_IMAGE["width"]), ("head", SMALL_IMAGE["head"]),
+                           ("depth", 3 if side >= 24 else 2)):  # the batch size is decided with the others below
             if getattr(cfg, key) is None:
                 changes[key] = value
-        reasons["head"] = (f"pool, depth {changes.get('depth', cfg.depth)}, width {changes.get('width', cfg.width)}: "
-                           f"a small image set ({n:,}); batch norm and global average pooling held on image sets "
-                           "never tuned on, where the fully connected head sat at chance (benchmarks/image_zoo.py)")
+        if "head" in changes:
+            reasons["head"] = (f"pool, depth {changes.get('depth', cfg.depth)}, width {changes.get('width', cfg.width)}: "
+                               f"a small image set ({n:,}): batch norm and global average pooling, chosen on the "
+                               "tuning half of benchmarks/image_zoo.py, where the course's fully connected head sat "
+                               "near chance on clutter")
     if user_model is None and cfg.model == "auto":
         if _is_image(shape):
             changes["model"] = "convnet"
