@@ -168,3 +168,25 @@ def test_a_layer_narrower_than_the_classes_is_named_as_the_cause_of_underfitting
     f = next(f for f in r.findings if f.check == "underfitting")
     assert r.verdict == "underfitting" and f.evidence["units"] == 1 and f.evidence["bottleneck"] == "3 Linear"
     assert "hidden=" in f.command and "lr=" not in f.command, r.render()
+
+
+def test_saturated_tanh_units_are_named_even_when_the_training_set_is_fitted(tmp_path):
+    """Issue 24: a tanh MLP with N(0, 1) weights (86 - 92% of its outputs at the limits) fits its training set,
+    overfits, and was called healthy or overfitting; the same net at Glorot scale is 0 - 3% saturated."""
+    model = tmp_path / "m.py"
+    model.write_text(
+        "from torch import nn\n\n\n"
+        "def big_tanh(input_shape, num_classes):\n"
+        "    net = nn.Sequential(nn.Flatten(), nn.Linear(64, 128), nn.Tanh(), nn.Linear(128, 128), nn.Tanh(),\n"
+        "                        nn.Linear(128, num_classes))\n"
+        "    for m in net:\n"
+        "        if isinstance(m, nn.Linear):\n"
+        "            nn.init.normal_(m.weight, 0, 1.0)\n"
+        "    return net\n")
+    run = _digits(tmp_path, "saturated", model=f"{model}:big_tanh", epochs=8)
+    r = diagnose(run.dir)
+    f = next(f for f in r.findings if f.check == "saturated-units")
+    assert r.verdict == "saturated-units" and f.command.endswith("init=glorot"), r.render()
+    assert min(f.evidence["saturated"].values()) > 0.5
+    ok = _digits(tmp_path, "glorot", model="mlp", activation="tanh", epochs=8)
+    assert "saturated-units" not in _problems(diagnose(ok.dir))

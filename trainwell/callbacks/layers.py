@@ -150,6 +150,8 @@ class LayerMonitor(Callback):
                            # a saturating unit is never called dead: saturation is counted apart (the doctor)
                            "dead": float(off(units, m).all(1).float().mean()) if not isinstance(m, SATURATING)
                            else float(0.0), "correlation": mean_abs_corr}
+            if isinstance(m, SATURATING):  # the share of outputs at the limits, where the gradient is ~0
+                stats[name]["saturated"] = float(is_off.float().mean())
         return stats
 
     def _snapshot(self, when: str, outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
