@@ -54,7 +54,8 @@ def _save(root: str, split: str, label: str, i: int, img, ext: str = "png") -> N
     img.save(os.path.join(folder, f"{i:05d}.{ext}"))
 
 
-def _split_of(i: int, n: int, test_share: float, rng: np.random.Generator) -> list[str]:
+def _split_of(n: int, test_share: float, rng: np.random.Generator) -> list[str]:
+    """train or test for each of n images, test with probability test_share."""
     return ["test" if u < test_share else "train" for u in rng.random(n)]
 
 
@@ -86,7 +87,7 @@ def build_digits8(root: str) -> None:
 
     x, y = _digits()
     rng = np.random.default_rng(0)
-    for i, (img, label, split) in enumerate(zip(x, y, _split_of(0, len(y), 0.2, rng))):
+    for i, (img, label, split) in enumerate(zip(x, y, _split_of(len(y), 0.2, rng))):
         _save(root, split, str(label), i, Image.fromarray(np.uint8(np.round(img * 255)), "L"))
 
 
@@ -97,7 +98,7 @@ def build_colour_digits(root: str) -> None:
 
     x, y = _digits()
     rng = np.random.default_rng(1)
-    for i, (img, label, split) in enumerate(zip(x, y, _split_of(0, len(y), 0.2, rng))):
+    for i, (img, label, split) in enumerate(zip(x, y, _split_of(len(y), 0.2, rng))):
         s = int(rng.integers(18, 27))
         glyph = np.asarray(Image.fromarray(np.uint8(img * 255), "L").resize((s, s), Image.BILINEAR)) / 255.0
         mask = np.zeros((32, 32))
@@ -135,7 +136,7 @@ def build_shapes_clutter(root: str, n_per_class: int = 150, size: int = 32) -> N
     rng = np.random.default_rng(2)
     i = 0
     for k, kind in enumerate(SHAPES):
-        for split in _split_of(0, n_per_class, 0.2, rng):
+        for split in _split_of(n_per_class, 0.2, rng):
             mask = _shape_mask(kind, size, rng)[:, :, None]
             fg = rng.uniform(0, 255, 3)
             out = mask * fg + (1 - mask) * _clutter(size, rng) + rng.normal(0, 6, (size, size, 3))
@@ -175,7 +176,7 @@ def build_textures(root: str, n_per_class: int = 200, size: int = 32) -> None:
     rng = np.random.default_rng(3)
     i = 0
     for kind in ("stripes_h", "stripes_d", "checker", "dots", "noise_fine", "blobs"):
-        for split in _split_of(0, n_per_class, 0.2, rng):
+        for split in _split_of(n_per_class, 0.2, rng):
             _save(root, split, kind, i, Image.fromarray(np.uint8(_texture(kind, size, rng) * 255), "L"))
             i += 1
 
@@ -214,7 +215,7 @@ def build_two_digit50(root: str) -> None:
     rng = np.random.default_rng(5)
     i = 0
     for number in range(50):
-        for split in _split_of(0, 40, 0.25, rng):
+        for split in _split_of(40, 0.25, rng):
             a, b = rng.choice(by[number // 10]), rng.choice(by[number % 10])
             img = np.concatenate([x[a], x[b]], axis=1)
             _save(root, split, f"{number:02d}", i, Image.fromarray(np.uint8(np.round(img * 255)), "L"))
@@ -226,7 +227,7 @@ def build_tiny_binary(root: str, n: int = 500) -> None:
     from PIL import Image
 
     rng = np.random.default_rng(6)
-    for i, split in enumerate(_split_of(0, n, 0.3, rng)):
+    for i, split in enumerate(_split_of(n, 0.3, rng)):
         kind = ("circle", "ring")[i % 2]
         mask = _shape_mask(kind, 12, rng)[:, :, None]
         fg, bg = rng.uniform(0, 255, (2, 3))
@@ -243,7 +244,7 @@ def build_photo_patches(root: str, n: int = 2000) -> None:
 
     photos = load_sample_images().images  # two 427x640 RGB arrays
     rng = np.random.default_rng(7)
-    for i, split in enumerate(_split_of(0, n, 0.2, rng)):
+    for i, split in enumerate(_split_of(n, 0.2, rng)):
         p = int(rng.integers(0, 2))
         band = int(rng.integers(0, 5))
         side = int(rng.integers(24, 97))
@@ -266,7 +267,7 @@ def build_large128(root: str, n_per_class: int = 150) -> None:
     rng = np.random.default_rng(8)
     i = 0
     for kind in ("circle", "triangle", "cross", "ring"):
-        for split in _split_of(0, n_per_class, 0.25, rng):
+        for split in _split_of(n_per_class, 0.25, rng):
             size = int(rng.integers(96, 129))
             mask = _shape_mask(kind, size, rng)[:, :, None]
             out = mask * rng.uniform(0, 255, 3) + (1 - mask) * _clutter(size, rng) + rng.normal(0, 6, (size, size, 3))

@@ -75,12 +75,24 @@ class _Ctx:
         return bool(self.events) or any(b > 1.05 * a for a, b in zip(loss, loss[1:]))
 
     def without_lowering(self) -> dict[str, Any]:
-        """The structural change to try instead of a lower rate: batch norm where the model has it off, He
-        initialisation otherwise."""
+        """The structural change to try instead of a lower rate: batch norm where the model takes it and has
+        it off, He initialisation otherwise; nothing when both are already so (then no command is printed)."""
         kwargs = (self.run.spec or {}).get("model", {}).get("kwargs", {})
         if kwargs.get("batch_norm") is False:
             return {"batch_norm": True}
         return {"init": "kaiming"} if self.cfg.init != "kaiming" else {}
+
+    def command_if(self, changes: dict[str, Any]) -> str:
+        """The fixed run's command, or none when there is no change to make (a command that changes nothing
+        would only repeat the run)."""
+        return self.command(**changes) if changes else ""
+
+    @property
+    def bottleneck(self) -> tuple[str, int] | None:
+        """`_bottleneck`, computed once: three rules ask, and it rebuilds the model."""
+        if not hasattr(self, "_narrow"):
+            self._narrow = _bottleneck(self)
+        return self._narrow
 
     @property
     def lr(self) -> float:
@@ -158,7 +170,7 @@ def _collapsed(c: _Ctx) -> Finding | None:
     if pc is None or lc is None or loss is None or lc < 1.5 or pc >= 0.6 * lc or loss >= 0.9 * c.chance:
         return None
     imbalanced = lc < 0.7 * c.classes
-    if not imbalanced and _bottleneck(c):  # a layer narrower than the classes explains it: underfitting says so
+    if not imbalanced and c.bottleneck:  # a layer narrower than the classes explains it: underfitting says so
         return None
     ev = c.evidence(pred_classes=pc, label_classes=lc, epoch=best)
     weigh = imbalanced and c.cfg.class_weights == "none"
@@ -238,7 +250,7 @@ def _underfitting(c: _Ctx) -> Finding | None:
     gap = (min(ve) - te[-1]) if ve else 0.0
     k = max(1, len(tl) // 4)
     flat = tl[-k - 1] - tl[-1] < 0.02 * tl[-k - 1]
-    narrow = _bottleneck(c)
+    narrow = c.bottleneck
     if narrow and gap < 0.25 * te[-1]:  # the root cause a person would check first: a layer narrower than the classes
         layer, units = narrow
         return Finding("underfitting", "warn", f"training error stays at {te[-1]:.1%}: layer {layer} has {units} units "
@@ -330,7 +342,7 @@ def _structure(c: _Ctx) -> list[Finding]:
     out = []
     dead = {name: _median([r["units"][name]["dead"] for r in recent if name in r.get("units", {})])
             for name in recent[-1].get("units", {})}
-    if dead and not _bottleneck(c):  # behind a layer narrower than the classes, dead units are its symptom
+    if dead and not c.bottleneck:  # behind a layer narrower than the classes, dead units are its symptom
         layer, share = max(dead.items(), key=lambda kv: kv[1])
         if share >= 0.5:
             high = c.rate_too_high and not _dead_from_start(recs, layer)
@@ -342,7 +354,7 @@ def _structure(c: _Ctx) -> list[Finding]:
                                "dead ReLUs with no sign of a rate too high (the loss never rose): a bad initialisation "
                                "or no normalisation; use batch norm or He (kaiming) init, and keep the rate (a lower "
                                "one only slows a run that crawls)",
-                               c.command(lr=c.lr / 10, init="kaiming") if high else c.command(**c.without_lowering())))
+                               c.command(lr=c.lr / 10, init="kaiming") if high else c.command_if(c.without_lowering())))
     frozen = sorted({n for r in recent for n, v in r.get("layers", {}).items() if v.get("frozen")})
     if frozen:  # requires_grad off: their gradient is zero by design, not a vanishing one
         total = len(recent[-1].get("layers", {}))
@@ -399,12 +411,13 @@ def _saturated(c: _Ctx) -> list[Finding]:
     layer, share = max(sat.items(), key=lambda kv: kv[1])
     if share < SATURATED:
         return []
-    fix = {"init": "glorot"} if c.cfg.init not in ("glorot",) else {"batch_norm": True}
+    takes_norm = (c.run.spec or {}).get("model", {}).get("kwargs", {}).get("batch_norm") is False  # and has it off
+    fix = {"init": "glorot"} if c.cfg.init != "glorot" else {"batch_norm": True} if takes_norm else {}
     return [Finding("saturated-units", "fail" if share >= 0.8 else "warn",
                     f"{share:.0%} of the outputs of layer {layer} sit at the limits of the activation (the "
                     "gradient through them is ~0)", c.evidence(saturated=_rounded(sat)),
                     "saturated units pass no gradient: Glorot initialisation (weights scaled to the fan-in and "
-                    "fan-out), inputs at unit scale, batch norm, or ReLU", c.command(**fix))]
+                    "fan-out), inputs at unit scale, batch norm, or ReLU", c.command_if(fix))]
 
 
 def _dead_from_start(recs: list[dict[str, Any]], layer: str) -> bool:
