@@ -34,6 +34,12 @@ SMALL_IMAGE_AUGMENT = "translate=2"
 # accuracy against 84.27% without; 3 x 256 hidden units 84.62%, the tabular model with adam 84.45%, weight decay
 # 5e-3 84.13%), RealMLP-TD's own value.
 TABLE_DROPOUT = 0.15
+# Tables with at least this many training rows get the MLP with periodic input embeddings (models/tabular.py).
+# On the tuning half of benchmarks/tables.py (11 tables x seeds 0, 1) the embeddings gained where rows were many
+# (hpc_data +3.9 points, nassCDS +0.5, Default +0.1, Fertility2 and HI +0.0, credit_data -0.6) and lost where
+# they were few (Mroz, 753 rows, -4.6; Chile -1.0; OJ -0.9): with few rows the sharper functions they allow
+# fit the noise.
+TABLE_EMBED_ROWS = 3000
 # Larger image sets with the conv net `auto` picks: the recipe that reached 94% Fashion-MNIST test
 # accuracy within the wall time of the earlier default (10 epochs of the 32-wide net at batch 128: 93.63%),
 # measured side by side by benchmarks/recipes.py (94.10% in 0.76x the time; 94.06% at lr 0.1 in 0.87x;
@@ -96,9 +102,14 @@ def resolve(cfg: Config, splits: Splits, user_model: Any = None) -> tuple[Config
         if _is_image(shape):
             changes["model"] = "convnet"
             reasons["model"] = f"convnet: the inputs are {'x'.join(map(str, shape))} images (channels x height x width)"
+        elif splits.preprocess.kind == "table" and n >= TABLE_EMBED_ROWS:
+            changes["model"] = "tabular"
+            reasons["model"] = (f"tabular: a table of {n:,} training rows (>= {TABLE_EMBED_ROWS:,}): an MLP with "
+                                "periodic embeddings of its inputs, which bends sharply where trees would cut")
         else:
             changes["model"] = "mlp"
             reasons["model"] = f"mlp: the inputs are vectors of {math.prod(shape)} features, not images"
+        if changes["model"] != "convnet":
             if splits.preprocess.kind == "table" and cfg.dropout is None:
                 changes["dropout"] = TABLE_DROPOUT
                 reasons["dropout"] = (f"{TABLE_DROPOUT}: a table (RealMLP's dropout; +0.4 points of accuracy on the "

@@ -48,7 +48,7 @@ class Config:
     hidden: list[int] | None = None    # mlp hidden sizes / convnet and alexnet fully connected sizes
     width: int | None = None           # channels of the first stage (convnet 32, resnet 16/64, ...)
     depth: int | None = None           # convnet stages, resnet layers (20, 18, ...), inception stages
-    activation: str | None = None      # None: the model's own (relu; selu for tabular)
+    activation: str | None = None      # None: the model's own (relu)
     batch_norm: bool | None = None     # convnet and inception: on; alexnet: off
     head: str | None = None            # convnet: fc (the course's fully connected layers) | pool (global average)
     dropout: float | None = None       # mlp, convnet, resnet: 0; alexnet 0.5; inception 0.4

@@ -125,19 +125,32 @@ def test_removing_an_unknown_or_the_last_layer_is_one_clear_error():
         remove_layers(net, ["fc8"], [3, 32, 32], 10)
 
 
-def test_the_tabular_model_is_realmlp_s_shaped_and_learns_a_scale_per_input():
-    from trainwell.models.tabular import InputScale
+def test_the_tabular_model_embeds_every_input_periodically_beside_itself():
+    from trainwell.models.tabular import EMBEDDING, FREQUENCIES, Periodic
 
     torch.manual_seed(0)
-    net = _build("tabular", (12,), classes=3)
-    scale = [m for m in net.modules() if isinstance(m, InputScale)]
+    net = _build("tabular", (12,), classes=2)
+    periodic = [m for m in net.modules() if isinstance(m, Periodic)]
     linear = [m for m in net.modules() if isinstance(m, nn.Linear)]
-    assert len(scale) == 1 and torch.equal(scale[0].scale, torch.ones(12))
-    assert [m.out_features for m in linear] == [256, 256, 256, 3]
-    assert sum(isinstance(m, nn.SELU) for m in net.modules()) == 3
-    x, y = torch.randn(32, 12), torch.arange(32) % 3
-    _fit(net, x, y, steps=100)
-    assert (net.eval()(x).argmax(1) == y).all() and not torch.equal(scale[0].scale, torch.ones(12))
+    assert len(periodic) == 1 and periodic[0].frequency.shape == (12, FREQUENCIES)
+    assert linear[0].in_features == 12 * (1 + EMBEDDING) and [m.out_features for m in linear] == [256, 128, 2]
+    x = torch.randn(5, 12)
+    out = periodic[0](x)
+    assert torch.equal(out[:, :12], x)  # the input itself passes beside its embedding
+    # input 0's embedding depends on input 0 alone
+    x2 = x.clone()
+    x2[:, 1:] = torch.randn(5, 11)
+    assert torch.equal(periodic[0](x2)[:, 12:12 + EMBEDDING], out[:, 12:12 + EMBEDDING])
+    # stripes along one input among 11 noise inputs: learned from 1,024 points and right on new ones, where the
+    # plain MLP memorises its points and stays at chance on new ones (measured: 86% vs 52%)
+    x, xt = torch.rand(1024, 12) * 6 - 3, torch.rand(1024, 12) * 6 - 3
+    y, yt = ((x[:, 0] * 3).floor() % 2).long(), ((xt[:, 0] * 3).floor() % 2).long()
+    _fit(net, x, y, steps=300)
+    assert (net.eval()(xt).argmax(1) == yt).float().mean() > 0.75
+    torch.manual_seed(0)
+    plain = _build("mlp", (12,), classes=2)
+    _fit(plain, x, y, steps=300)
+    assert (plain.eval()(xt).argmax(1) == yt).float().mean() < 0.65
 
 
 def test_convnet_pool_head_averages_each_map_and_any_image_size_gives_the_same_weights():

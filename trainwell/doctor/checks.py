@@ -689,10 +689,10 @@ def overfit_subset(ctx: Context, steps: int = 300) -> Finding:
 
 
 def wider(cfg: Any, spec: dict[str, Any]) -> dict[str, Any]:
-    """Config changes for a model with more capacity: 4x the hidden units of an MLP, 2x a conv net's width."""
+    """Config changes for a model with more capacity: 4x the hidden units of an MLP (or the tabular model), 2x a conv net's width."""
     spec = spec if isinstance(spec, dict) else {}
     kwargs = spec.get("kwargs") or {}
-    if spec.get("name") == "mlp" or cfg.model == "mlp":
+    if spec.get("name") in ("mlp", "tabular") or cfg.model in ("mlp", "tabular"):
         hidden = kwargs.get("hidden") or cfg.hidden or [256, 128]
         return {"hidden": [max(64, 4 * h) for h in hidden]}
     width = kwargs.get("width") or cfg.width
