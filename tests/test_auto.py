@@ -86,3 +86,21 @@ def test_no_validation_split_monitors_the_training_loss():
 def test_a_users_module_keeps_its_init():
     cfg, why = auto.resolve(Config(), _splits(500, (5,)), user_model=torch.nn.Linear(5, 10))
     assert cfg.init == "default" and cfg.model == "auto" and "keeps the weights" in why["init"]
+
+
+def _table(n, width=6):
+    s = _splits(n, (width,), classes=2)
+    s.preprocess.kind = "table"
+    return s
+
+
+def test_tables_with_many_rows_get_the_embedding_model_and_fewer_the_mlp_both_with_dropout():
+    big, why = auto.resolve(Config(), _table(auto.TABLE_EMBED_ROWS))
+    assert (big.model, big.dropout, big.init) == ("tabular", auto.TABLE_DROPOUT, "default")
+    assert "3,000 training rows" in why["model"] and "periodic" in why["model"]
+    small, why = auto.resolve(Config(), _table(auto.TABLE_EMBED_ROWS - 1))
+    assert (small.model, small.dropout) == ("mlp", auto.TABLE_DROPOUT)
+    vectors, _ = auto.resolve(Config(), _splits(auto.TABLE_EMBED_ROWS, (6,), classes=2))  # an npz: not a table
+    assert (vectors.model, vectors.dropout) == ("mlp", None)
+    mine, _ = auto.resolve(Config(model="mlp", dropout=0.0), _table(auto.TABLE_EMBED_ROWS))
+    assert (mine.model, mine.dropout) == ("mlp", 0.0)
