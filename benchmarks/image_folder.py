@@ -10,6 +10,7 @@ Prints each one's peak resident memory (VmHWM: anonymous + mapped file pages), i
 
     python benchmarks/image_folder.py                          # 50,000 images, 1 epoch
     python benchmarks/image_folder.py --images 5000 --epochs 1 # a quick look
+    python benchmarks/image_folder.py --varied                 # sizes 40-120, grey and RGB, PNG and JPEG
 """
 from __future__ import annotations
 
@@ -26,26 +27,35 @@ SIZE = 64
 CLASSES = 10
 
 
-def generate(folder: str, n: int, seed: int = 0) -> None:
-    """N images, class c a grating at angle 18c degrees with a random phase, frequency, tint and noise."""
+def generate(folder: str, n: int, seed: int = 0, varied: bool = False) -> None:
+    """N images, class c a grating at angle 18c degrees with a random phase, frequency, tint and noise. `varied`:
+    each image its own width and height (40 - 120 pixels), one in four grey, one in three a JPEG (a folder as
+    people have them)."""
     from PIL import Image
 
     marker = os.path.join(folder, f".complete-{n}")
     if os.path.exists(marker):
         return
     rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32)
     for c in range(CLASSES):
         os.makedirs(os.path.join(folder, f"class{c}"), exist_ok=True)
     for i in range(n):
         c = i % CLASSES
+        h, w = rng.integers(40, 121, 2) if varied else (SIZE, SIZE)
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32) * (SIZE / min(h, w))  # the same grating at every size
         angle = np.deg2rad(18 * c + rng.normal(0, 4))
         freq = rng.uniform(0.15, 0.35)
         wave = np.sin(freq * (xx * np.cos(angle) + yy * np.sin(angle)) + rng.uniform(0, 2 * np.pi))
         tint = rng.uniform(0.3, 1.0, 3)
-        img = 128 + 80 * wave[..., None] * tint + rng.normal(0, 40, (SIZE, SIZE, 3))
-        Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(
-            os.path.join(folder, f"class{c}", f"{i:06d}.png"), compress_level=1)
+        img = Image.fromarray(np.clip(128 + 80 * wave[..., None] * tint + rng.normal(0, 40, (h, w, 3)), 0, 255)
+                              .astype(np.uint8))
+        if varied and i % 4 == 1:
+            img = img.convert("L")
+        name = os.path.join(folder, f"class{c}", f"{i:06d}")
+        if varied and i % 3 == 2:
+            img.save(name + ".jpg", quality=90)
+        else:
+            img.save(name + ".png", compress_level=1)
     open(marker, "w").close()
 
 
@@ -70,7 +80,7 @@ def sample_anon() -> None:
         time.sleep(0.02)
 
 
-def worker(mode: str, folder: str, epochs: int, out: str) -> dict:
+def worker(mode: str, folder: str, epochs: int, out: str, varied: bool) -> dict:
     import threading
 
     import trainwell
@@ -86,14 +96,14 @@ def worker(mode: str, folder: str, epochs: int, out: str) -> dict:
     if mode == "memory":
         real = cache.cached_image_folder
 
-        def in_memory(root, size):
-            x, y, classes = real(root, size)
-            return np.array(x), y, classes  # the decoded pixels, copied off the map into memory
+        def in_memory(*args, **kwargs):
+            x, y, classes, geometry = real(*args, **kwargs)
+            return np.array(x), y, classes, geometry  # the decoded pixels, copied off the map into memory
 
         cache.cached_image_folder = in_memory
     t0 = time.perf_counter()
-    run = trainwell.train(data=folder, model="convnet", epochs=epochs, out=out, name=f"{mode}-{os.getpid()}",
-                          quiet=True)
+    model = {} if varied else {"model": "convnet"}  # varied sizes: the default run, geometry and all
+    run = trainwell.train(data=folder, epochs=epochs, out=out, name=f"{mode}-{os.getpid()}", quiet=True, **model)
     train_s = sum(r["time_s"] for r in run.history)
     seen = sum(r["samples_per_s"] * r["time_s"] for r in run.history)
     return {"mode": mode, "samples_per_s": seen / train_s, "wall_s": time.perf_counter() - t0,
@@ -105,28 +115,32 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=50000)
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--dir", default="/tmp/trainwell-bench-folder", help="where the images are generated")
+    ap.add_argument("--varied", action="store_true", help="images of varied sizes, modes and formats; the default run")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    folder = os.path.join(args.dir, f"images-{args.images}")
+    folder = os.path.join(args.dir, f"images-{args.images}{'-varied' if args.varied else ''}")
     runs = os.path.join(args.dir, "runs")
     if args.worker:
-        print("RESULT " + json.dumps(worker(args.worker, folder, args.epochs, runs)))
+        print("RESULT " + json.dumps(worker(args.worker, folder, args.epochs, runs, args.varied)))
         return
     t0 = time.perf_counter()
-    generate(folder, args.images)
-    print(f"{args.images} images of {SIZE}x{SIZE} RGB in {folder} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    generate(folder, args.images, varied=args.varied)
+    what = "40-120 pixels a side, grey and RGB, PNG and JPEG" if args.varied else f"{SIZE}x{SIZE} RGB"
+    print(f"{args.images} images of {what} in {folder} ({time.perf_counter() - t0:.0f} s)", flush=True)
     env = {**os.environ, "TRAINWELL_CACHE": os.path.join(args.dir, "cache")}
     results = {}
     for mode in ("decode", "disk", "memory"):
         out = subprocess.run([sys.executable, __file__, "--images", str(args.images), "--epochs", str(args.epochs),
-                              "--dir", args.dir, "--worker", mode], capture_output=True, text=True, env=env)
+                              "--dir", args.dir, "--worker", mode, *(["--varied"] if args.varied else [])],
+                             capture_output=True, text=True, env=env)
         line = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")]
         if out.returncode or not line:
             sys.exit(f"{mode} failed:\n{out.stderr[-2000:]}")
         results[mode] = json.loads(line[0][7:])
         print(f"  {mode}: {results[mode]}", flush=True)
     d, m = results["disk"], results["memory"]
-    print(f"\n| {args.images} images, 64x64 RGB, convnet, {args.epochs} epoch(s) | peak RSS MiB | peak anonymous MiB "
+    print(f"\n| {args.images} images, {what}, {'the default' if args.varied else 'convnet'}, {args.epochs} epoch(s) "
+          "| peak RSS MiB | peak anonymous MiB "
           "| train samples/s | test accuracy |")
     print("|---|---:|---:|---:|---:|")
     dec = results["decode"]

@@ -94,6 +94,8 @@ def prepare(config: Config | dict | None = None, *, model: str | nn.Module | Non
     torch.manual_seed(cfg.seed)
     if user_model is None:
         spec = model_spec(cfg, list(splits.preprocess.shape), splits.num_classes)
+        if spec["name"] == "tabular" and splits.preprocess.table is not None:  # embed the numbers, which come first
+            spec["kwargs"]["embed"] = len(splits.preprocess.table["numeric"])
         net = build_model(spec)
     else:
         spec = {"name": "custom", "class": type(user_model).__name__, "input_shape": splits.preprocess.shape,

@@ -150,9 +150,12 @@ def test_fit_and_apply_golden_values():
     assert out[2].tolist() == pytest.approx([0, 0, 0, 0, 1, 0])   # missing category: its own slot
 
 
-def test_a_given_test_file_is_the_test_set_and_evaluate_and_predict_replay_the_preprocessing(tmp_path, capsys):
+@pytest.mark.parametrize("model", ["auto", "tabular"])  # penguins are few: auto picks the MLP
+def test_a_given_test_file_is_the_test_set_and_evaluate_and_predict_replay_the_preprocessing(tmp_path, capsys, model):
     train, test = _split_file(PENGUINS_RAW, tmp_path)
-    run = trainwell.train(data=train, test_data=test, label="Species", out=str(tmp_path), name="t", **QUICK)
+    run = trainwell.train(data=train, test_data=test, label="Species", out=str(tmp_path), name="t", model=model, **QUICK)
+    if model == "tabular":  # the numbers embedded, the one-hot slots not
+        assert run.spec["model"]["kwargs"]["embed"] == len(run.preprocess.table["numeric"]) > 0
     n_test = len(open(test).read().splitlines()) - 1
     assert run.summary["sizes"]["test"] == n_test and run.config.test_data == test
     # evaluate rebuilds the preprocessing from the run directory alone: the same loss to the bit
@@ -182,7 +185,8 @@ def test_a_given_test_file_is_the_test_set_and_evaluate_and_predict_replay_the_p
     assert "missing feature columns Island" in err and not (tmp_path / "p2.csv").exists()
 
 
-def test_resume_mid_run_is_bit_exact_with_categorical_inputs(tmp_path):
+@pytest.mark.parametrize("model", ["mlp", "tabular"])
+def test_resume_mid_run_is_bit_exact_with_categorical_inputs(tmp_path, model):
     from trainwell.callbacks import Callback
     from trainwell.errors import Interrupted
     from trainwell.trainer import TIMING_KEYS
@@ -193,7 +197,7 @@ def test_resume_mid_run_is_bit_exact_with_categorical_inputs(tmp_path):
                 trainer.interrupt()
 
     o = dict(data=PENGUINS_RAW, label="Species", epochs=4, batch_size=16, checkpoint_every=5, precision="fp32",
-             device="cpu", quiet=True, out=str(tmp_path))
+             device="cpu", quiet=True, out=str(tmp_path), model=model)
     whole = trainwell.train(name="whole", **o)
     with pytest.raises(Interrupted):
         trainwell.train(name="cut", callbacks=[Stop()], **o)

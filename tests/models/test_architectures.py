@@ -141,6 +141,11 @@ def test_the_tabular_model_embeds_every_input_periodically_beside_itself():
     x2 = x.clone()
     x2[:, 1:] = torch.randn(5, 11)
     assert torch.equal(periodic[0](x2)[:, 12:12 + EMBEDDING], out[:, 12:12 + EMBEDDING])
+    # a table embeds its numbers, which come first, and passes its 0/1 indicators and one-hot slots as they are
+    part = _build("tabular", (12,), classes=2, embed=5)
+    first = [m for m in part.modules() if isinstance(m, nn.Linear)][0]
+    assert first.in_features == 12 + 5 * EMBEDDING and [m for m in part.modules() if isinstance(m, Periodic)][0].m == 5
+    assert not any(isinstance(m, Periodic) for m in _build("tabular", (12,), classes=2, embed=0).modules())
     # stripes along one input among 11 noise inputs: learned from 1,024 points and right on new ones, where the
     # plain MLP memorises its points and stays at chance on new ones (measured: 86% vs 52%)
     x, xt = torch.rand(1024, 12) * 6 - 3, torch.rand(1024, 12) * 6 - 3
