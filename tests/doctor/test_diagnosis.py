@@ -190,3 +190,47 @@ def test_saturated_tanh_units_are_named_even_when_the_training_set_is_fitted(tmp
     assert min(f.evidence["saturated"].values()) > 0.5
     ok = _digits(tmp_path, "glorot", model="mlp", activation="tanh", epochs=8)
     assert "saturated-units" not in _problems(diagnose(ok.dir))
+
+
+def _set_history(run_dir, errors, losses):
+    path = os.path.join(run_dir, "history.jsonl")
+    rows = [json.loads(line) for line in open(path)]
+    for row, err, loss in zip(rows, errors, losses):
+        row["train_error"], row["train_loss"] = err, loss
+    open(path, "w").write("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_a_run_that_learned_then_climbed_back_to_chance_had_too_high_a_rate(tmp_path):
+    """Issue 24: a deep tanh net learned to 39% error by epoch 2, then climbed back to chance as one-cycle
+    raised the rate; it was called vanishing-gradients and prescribed ReLU. The cause comes first."""
+    import shutil
+
+    run = _digits(tmp_path, "base", epochs=5, hidden=[32])
+    lr = run.config.resolved_lr()
+    unlearned, never, learning = (str(tmp_path / n) for n in ("unlearned", "never", "learning"))
+    for d in (unlearned, never, learning):
+        shutil.copytree(run.dir, d)
+    _set_history(unlearned, [0.57, 0.39, 0.55, 0.87, 0.90], [1.88, 1.40, 1.78, 2.39, 2.30])
+    _set_history(never, [0.90, 0.90, 0.89, 0.90, 0.90], [2.31, 2.30, 2.31, 2.30, 2.30])
+    _set_history(learning, [0.50, 0.30, 0.20, 0.10, 0.05], [1.50, 0.90, 0.60, 0.35, 0.20])
+    report = diagnose(unlearned)
+    found = next(f for f in report.findings if f.check == "lr-too-high")
+    assert report.verdict == "lr-too-high" and "fell to 39.0% by epoch 2" in found.summary
+    assert f"lr={lr / 5:.3g}" in found.command
+    assert not any("fell to" in f.summary for f in diagnose(never).findings if f.check == "lr-too-high")
+    assert "lr-too-high" not in _problems(diagnose(learning))
+
+
+def test_a_prescription_leaves_out_the_options_the_model_does_not_take(tmp_path):
+    """Issue 24: `activation=relu` was prescribed for a model file that takes no options; trainwell refuses it."""
+    from trainwell.doctor.findings import applicable, train_command
+
+    f = tmp_path / "net.py"
+    f.write_text("from torch import nn\n\ndef plain(input_shape, num_classes):\n    return nn.Linear(4, num_classes)\n\n"
+                 "def sized(input_shape, num_classes, hidden=None):\n    return nn.Linear(4, num_classes)\n")
+    change = {"activation": "relu", "init": "kaiming"}
+    assert applicable(change, f"{f}:plain") == {"init": "kaiming"}
+    assert train_command(["--config", "c.yaml"], {"activation": "relu"}, f"{f}:plain") == ""
+    assert applicable({"hidden": [64], "width": 8}, f"{f}:sized") == {"hidden": [64]}
+    assert applicable(change, "mlp") == change and applicable({"width": 8}, "mlp") == {}
+    assert applicable(change, "custom") == {"init": "kaiming"}  # a module object: built already

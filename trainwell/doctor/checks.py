@@ -30,7 +30,9 @@ class Context:
     base: list[str]            # the user's `trainwell train` arguments, for runnable prescriptions
 
     def command(self, **changes: Any) -> str:
-        return train_command(self.base, changes)
+        spec = self.prep.spec if isinstance(self.prep.spec, dict) else {}
+        model = "custom" if spec.get("name") == "custom" else self.prep.config.model  # custom: a module object
+        return train_command(self.base, changes, model)
 
     @property
     def classes(self) -> int:

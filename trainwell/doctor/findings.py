@@ -10,6 +10,8 @@ import shlex
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from trainwell.errors import UserError
+
 # verdict and finding codes -> what each means
 CODES: dict[str, str] = {
     "healthy": "nothing to fix: training and validation behave as the course says they should",
@@ -116,10 +118,31 @@ def verdict_of(findings: list[Finding], default: str = "healthy") -> str:
     return default
 
 
-def train_command(base: list[str], changes: dict[str, Any] | None = None) -> str:
-    """`trainwell train` with the user's own arguments and key=value changes (overrides win over flags)."""
-    extra = [f"{k}={_value(v)}" for k, v in (changes or {}).items()]
+def train_command(base: list[str], changes: dict[str, Any] | None = None, model: str | None = None) -> str:
+    """`trainwell train` with the user's own arguments and key=value changes (overrides win over flags). With
+    the run's `model`, the changes it would not use are left out, and where nothing is left there is no
+    command ("")."""
+    kept = applicable(changes or {}, model)
+    if changes and not kept:
+        return ""
+    extra = [f"{k}={_value(v)}" for k, v in kept.items()]
     return "trainwell train " + " ".join(shlex.quote(a) for a in [*base, *extra])
+
+
+def applicable(changes: dict[str, Any], model: str | None) -> dict[str, Any]:
+    """The changes a run of `model` would use: architecture options (hidden, width, activation, batch_norm...)
+    that the model does not take are dropped. trainwell refuses them for a user's FILE.py:FUNCTION that does
+    not take them, and a model given as a module object has been built already, so a prescription of them
+    would fail or change nothing."""
+    from trainwell.models import ARCH_FIELDS, REGISTRY, is_user_file, options_taken
+
+    if model is None or model == "auto":
+        return dict(changes)
+    try:
+        taken = options_taken(model) if model in REGISTRY or is_user_file(model) else set()
+    except (UserError, OSError, ImportError, AttributeError, SyntaxError):  # the file cannot be read now
+        taken = set()
+    return {k: v for k, v in changes.items() if k not in ARCH_FIELDS or k in taken}
 
 
 def _value(v: Any) -> str:
