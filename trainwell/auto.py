@@ -107,7 +107,7 @@ def resolve(cfg: Config, splits: Splits, user_model: Any = None) -> tuple[Config
         elif splits.preprocess.kind == "table" and n >= TABLE_EMBED_ROWS:
             changes["model"] = "tabular"
             reasons["model"] = (f"tabular: a table of {n:,} training rows (>= {TABLE_EMBED_ROWS:,}): an MLP with "
-                                "periodic embeddings of its inputs, which bends sharply where trees would cut")
+                                "periodic embeddings of its numbers, which bends sharply where trees would cut")
         else:
             changes["model"] = "mlp"
             reasons["model"] = f"mlp: the inputs are vectors of {math.prod(shape)} features, not images"
