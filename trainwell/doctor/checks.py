@@ -18,7 +18,7 @@ from torch import nn
 from trainwell.callbacks.layers import ACTIVATIONS, SATURATING, WEIGHTED, off
 from trainwell.data.splits import take
 from trainwell.models import count_params
-from trainwell.doctor.findings import Finding, train_command
+from trainwell.doctor.findings import Finding, model_of, train_command
 
 SAMPLE = 256                # examples the forward checks look at
 DUPLICATE_SCAN = 200_000    # rows hashed per split, at most
@@ -30,9 +30,7 @@ class Context:
     base: list[str]            # the user's `trainwell train` arguments, for runnable prescriptions
 
     def command(self, **changes: Any) -> str:
-        spec = self.prep.spec if isinstance(self.prep.spec, dict) else {}
-        model = "custom" if spec.get("name") == "custom" else self.prep.config.model  # custom: a module object
-        return train_command(self.base, changes, model)
+        return train_command(self.base, changes, model_of(self.prep.spec, self.prep.config.model))
 
     @property
     def classes(self) -> int:

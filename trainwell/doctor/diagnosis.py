@@ -15,7 +15,7 @@ from trainwell import rundir
 from trainwell.errors import UserError
 from trainwell.augment import OVERFITTING_PRESET
 from trainwell.doctor.checks import wider
-from trainwell.doctor.findings import Finding, Report, train_command, verdict_of
+from trainwell.doctor.findings import Finding, Report, model_of, train_command, verdict_of
 from trainwell.optim import DEFAULT_LR
 
 
@@ -55,9 +55,8 @@ class _Ctx:
 
     def command(self, **changes: Any) -> str:
         name = f"{self.run.dir.rstrip('/').rsplit('/', 1)[-1]}-fix"
-        spec = (self.run.spec or {}).get("model", {})
-        model = "custom" if spec.get("name") == "custom" else self.cfg.model  # custom: a module object, built already
-        return train_command(self.base + ["--name", name], changes, model)
+        return train_command(self.base + ["--name", name], changes,
+                             model_of((self.run.spec or {}).get("model"), self.cfg.model))
 
     def evidence(self, **more: Any) -> dict[str, Any]:
         last = self.h[-1] if self.h else {}

@@ -129,6 +129,12 @@ def train_command(base: list[str], changes: dict[str, Any] | None = None, model:
     return "trainwell train " + " ".join(shlex.quote(a) for a in [*base, *extra])
 
 
+def model_of(spec: Any, model: str) -> str:
+    """The model name prescriptions are checked against: "custom" for a model passed as a module object (its
+    spec says so; the config's name is then not what ran), else the config's."""
+    return "custom" if isinstance(spec, dict) and spec.get("name") == "custom" else model
+
+
 def applicable(changes: dict[str, Any], model: str | None) -> dict[str, Any]:
     """The changes a run of `model` would use: architecture options (hidden, width, activation, batch_norm...)
     that the model does not take are dropped. trainwell refuses them for a user's FILE.py:FUNCTION that does
