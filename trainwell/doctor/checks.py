@@ -689,7 +689,8 @@ def overfit_subset(ctx: Context, steps: int = 300) -> Finding:
 
 
 def wider(cfg: Any, spec: dict[str, Any]) -> dict[str, Any]:
-    """Config changes for a model with more capacity: 4x the hidden units of an MLP (or the tabular model), 2x a conv net's width."""
+    """Config changes for a model with more capacity: 4x the hidden units of an MLP (or the tabular model),
+    2x a conv net's width."""
     spec = spec if isinstance(spec, dict) else {}
     kwargs = spec.get("kwargs") or {}
     if spec.get("name") in ("mlp", "tabular") or cfg.model in ("mlp", "tabular"):

@@ -32,8 +32,8 @@ def diagnose(run_dir: str, failure: dict[str, Any] | None = None) -> Report:
     base = ["--config", rundir.path(run_dir.rstrip("/"), rundir.CONFIG)]
     ctx = _Ctx(run, h, classes, base, failure)
     findings: list[Finding] = []
-    for rule in (_diverged, _recovered, _chance, _unlearned, _collapsed, _oscillating, _overfitting, _underfitting, _lr_too_low,
-                 _still_improving, _structure, _saturated):
+    for rule in (_diverged, _recovered, _chance, _unlearned, _collapsed, _oscillating, _overfitting, _underfitting,
+                 _lr_too_low, _still_improving, _structure, _saturated):
         f = rule(ctx)
         findings += f if isinstance(f, list) else [f] if f is not None else []
     if not findings:

@@ -5,9 +5,10 @@ Each input x_j becomes [x_j, ReLU(W_j [cos(2 pi c_j x_j), sin(2 pi c_j x_j)] + b
 per input (drawn from N(0, sigma^2)) and a small linear map of its own per input. A plain MLP draws smooth
 functions of its inputs; the trees it is compared with cut each input at thresholds. The periodic features let
 the MLP bend sharply along one input, which is where gradient-boosted trees beat it (benchmarks/tables.py,
-tuning half: hpc_data 77.6% for the plain MLP (seeds 0, 1) -> 81.2% (seeds 0-2), nassCDS 99.1% -> 99.6%). Its inputs are the table preprocessing's
-(data/tables.py: robust scale + smooth clip to about [-3, 3], one-hot categories, missing indicators); a
-table's numbers are embedded; its missing indicators and one-hot slots pass as they are.
+tuning half: hpc_data 77.6% for the plain MLP (seeds 0, 1) -> 81.2% (seeds 0-2), nassCDS 99.1% -> 99.6%).
+Its inputs are the table preprocessing's (data/tables.py: robust scale + smooth clip to about [-3, 3], one-hot
+categories, missing indicators); a table's numbers are embedded; its missing indicators and one-hot slots pass
+as they are.
 """
 from __future__ import annotations
 
