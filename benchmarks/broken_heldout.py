@@ -93,3 +93,65 @@ def wrong_tanh_backward(input_shape, num_classes, **_):
 def healthy_net(input_shape, num_classes, **_):
     """Nothing wrong: the held-out battery's healthy user model."""
     return _Net(input_shape, num_classes)
+
+
+# --- held-out kinds added with the 40-kind battery (issue 24): not looked at while the rules were chosen ---
+
+class _SigmoidOut(_Net):
+    def forward(self, x):
+        return torch.sigmoid(self.fc2(self.features(x)))  # per-class probabilities handed to a softmax loss
+
+
+def sigmoid_output(input_shape, num_classes, **_):
+    return _SigmoidOut(input_shape, num_classes)
+
+
+def frozen_by_name(input_shape, num_classes, **_):
+    """Freezes by parameter name, and the pattern matches more than meant: only the classifier trains."""
+    net = _Net(input_shape, num_classes)
+    for name, p in net.named_parameters():
+        if not name.startswith("fc2"):
+            p.requires_grad = False
+    return net
+
+
+class _AlwaysBatchStats(_Net):
+    """Batch norm written as a function call with training=True: evaluation uses the batch's statistics."""
+
+    def features(self, x):
+        if self.image:
+            x = F.max_pool2d(F.relu(F.batch_norm(self.conv1(x), None, None, training=True)), 2)
+            x = F.max_pool2d(F.relu(F.batch_norm(self.conv2(x), None, None, training=True)), 2)
+        else:
+            x = F.batch_norm(x.flatten(1), None, None, training=True)
+        return F.relu(self.fc1(x.flatten(1)))
+
+
+def always_batch_stats(input_shape, num_classes, **_):
+    return _AlwaysBatchStats(input_shape, num_classes)
+
+
+def exploding_init(input_shape, num_classes, **_):
+    """Every weight 5x He's scale (an init written with std=gain instead of gain/sqrt(fan_in) in spirit)."""
+    net = _Net(input_shape, num_classes)
+    for m in net.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            fan_in = m.weight[0].numel()
+            nn.init.normal_(m.weight, 0, 5 * math.sqrt(2 / fan_in))
+    return net
+
+
+def dead_conv(input_shape, num_classes, **_):
+    """Biases initialised to -5 (a constant meant for another layer): the ReLUs after them never fire."""
+    net = _Net(input_shape, num_classes)
+    for m in (net.conv1, net.conv2, net.fc1) if net.image else (net.fc1,):
+        nn.init.constant_(m.bias, -5.0)
+    return net
+
+
+def healthy_bn_net(input_shape, num_classes, **_):
+    """Nothing wrong: batch norm in training mode depends on the batch by design (and not in evaluation)."""
+    c = input_shape[0]
+    return nn.Sequential(nn.Conv2d(c, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, num_classes))

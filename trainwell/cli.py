@@ -5,6 +5,7 @@ Exit codes: 0 ok, 1 bug (traceback), 2 bad input (one line), 3 training failed, 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 
@@ -249,6 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "RUN/diagnosis.json at the end of every run. Codes: see the README.")
     g.add_argument("run", help="run directory")
     g.add_argument("--json", action="store_true", help="print the findings as JSON")
+    g.add_argument("--no-try", dest="no_try", action="store_true",
+                   help="print the prescriptions without trying them (by default each prescribed command is run "
+                        "briefly beside the run's own settings, and printed only if it measurably helps)")
     o = sub.add_parser("report", help="a self-contained HTML report of a run, of runs side by side, or of a search",
                        description="One run directory: writes RUN/report.html (every run writes it at its end; this "
                        "refreshes it, also while the run is still training). Several runs: one page with their "
@@ -424,13 +428,19 @@ def _doctor(args: argparse.Namespace) -> int:
 
 def _diagnose(args: argparse.Namespace) -> int:
     from trainwell import rundir
-    from trainwell.doctor import diagnose
+    from trainwell.doctor import diagnose, try_prescriptions
+    from trainwell.pipeline import write_report
 
     report = diagnose(args.run)
+    if not args.no_try:
+        report = try_prescriptions(args.run, report)
     try:
         rundir.write_diagnosis(args.run, report.to_dict())
     except OSError as e:  # a read-only run directory still gets its diagnosis printed
         print(f"trainwell: note: {args.run}/diagnosis.json not written ({e.strerror})", file=sys.stderr)
+    else:
+        if os.path.exists(os.path.join(args.run, "report.html")):  # the page shows what was tried
+            write_report(args.run)
     print(report.to_json() if args.json else report.render())
     return 0
 

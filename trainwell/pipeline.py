@@ -85,4 +85,5 @@ def write_diagnosis(run_dir: str, quiet: bool, failure: dict[str, Any] | None = 
         return
     if not quiet and report.problems():
         p = report.problems()[0]
-        print(f"diagnosis: {report.verdict}: {p.summary}" + (f"\n  try: {p.command}" if p.command else ""), flush=True)
+        print(f"diagnosis: {report.verdict}: {p.summary}" + (f"\n  try: {p.command}\n  (untried: trainwell diagnose "
+              f"{run_dir} runs it briefly first and prints it only if it helps)" if p.command else ""), flush=True)

@@ -344,3 +344,64 @@ def test_usual_settings_are_not_suspects():
     report = doctor(data="digits", model="mlp", lr=False, epochs=1, dropout=0.5)
     f = next(x for x in report.findings if x.check == "config-suspect")
     assert f.status == "pass"
+
+
+def test_layers_cut_off_from_the_loss_by_a_detach_are_named_not_called_vanishing():
+    """requires_grad on everywhere, but `.detach()` in forward: the layers before it get no gradient at all."""
+    import torch
+    from torch import nn
+
+    class Detached(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 32))
+            self.head = nn.Linear(32, 10)
+
+        def forward(self, x):
+            return self.head(torch.relu(self.body(x)).detach())
+
+    torch.manual_seed(0)
+    report = doctor(data="digits", model=Detached(), lr=False, epochs=1)
+    f = next(x for x in report.findings if x.check == "frozen-parameters")
+    assert f.status == "fail" and f.evidence["cut_off_layers"] == ["body.1", "body.3"], f.evidence
+    assert "cut off from the loss" in f.summary and ".detach()" in f.prescription
+    assert report.verdict == "frozen-parameters"
+
+
+def test_frozen_layers_that_keep_the_model_from_fitting_a_subset_are_the_root_cause():
+    """All but the last layer frozen behind 2 units: the subset cannot be fitted, and the frozen layers, not
+    `underfitting`, are the verdict (a warning alone, where a model still fits: fine-tuning freezes on purpose)."""
+    report = doctor(data="digits", model=_frozen_mlp(width=2), lr=False, epochs=1)
+    f = next(x for x in report.findings if x.check == "frozen-parameters")
+    assert f.status == "fail" and "cannot fit a few examples" in f.summary
+    assert report.verdict == "frozen-parameters"
+
+
+def test_a_relu_module_after_the_logits_is_the_verdict_not_its_underfitting():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10), nn.ReLU())
+    report = doctor(data="digits", model=net, lr=False, epochs=1)
+    f = next(x for x in report.findings if x.check == "output-activation")
+    assert f.status == "fail" and report.verdict == "output-activation"
+
+
+def test_after_a_run_layers_cut_off_by_a_detach_are_named_from_the_monitors(tmp_path):
+    import trainwell
+    from trainwell.doctor import diagnose
+
+    class Detached(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(nn.Flatten(), nn.Linear(64, 2), nn.Tanh(), nn.Linear(2, 32))
+            self.head = nn.Linear(32, 10)
+
+        def forward(self, x):
+            return self.head(torch.relu(self.body(x)).detach())
+
+    torch.manual_seed(0)
+    run = trainwell.train(data="digits", model=Detached(), epochs=3, monitor_every=5, precision="fp32",
+                          out=str(tmp_path), name="cut", quiet=True)
+    report = diagnose(run.dir)
+    f = next(f for f in report.findings if f.check == "frozen-parameters")
+    assert f.status == "fail" and f.evidence["cut_off"] == ["body.1 Linear", "body.3 Linear"] and report.verdict == "frozen-parameters"
+    assert "vanishing-gradients" not in {x.check for x in report.findings if x.status != "pass"}

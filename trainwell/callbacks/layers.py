@@ -60,6 +60,7 @@ class LayerMonitor(Callback):
         self.units: dict[str, torch.Tensor] = {}    # "init/<layer>/hist", "latest/<layer>/corr", ...
         self._before: list[torch.Tensor] | None = None
         self._grad_norms: torch.Tensor | None = None
+        self._cut: list[bool] = []
         self._probe: torch.Tensor | None = None
 
     # --- hooks --------------------------------------------------------------------------------------------
@@ -81,6 +82,7 @@ class LayerMonitor(Callback):
             return
         weights = [m.weight for _, m in self._layers]
         grads = [w.grad if w.grad is not None else torch.zeros_like(w) for w in weights]
+        self._cut = [w.requires_grad and w.grad is None for w in weights]  # out of the loss' graph (a .detach())
         self._grad_norms = torch.stack(torch._foreach_norm(grads))
         self._before = [w.detach().clone() for w in weights]
 
@@ -94,7 +96,8 @@ class LayerMonitor(Callback):
         values = rows.tolist()  # one host sync per record
         record: dict[str, Any] = {"step": trainer.state.step, "epoch": trainer.state.epoch + 1, "layers": {
             name: {"weight_norm": values[0][i], "grad_norm": values[1][i], "update_ratio": values[2][i],
-                   **({"frozen": True} if not m.weight.requires_grad else {})}  # a zero gradient by design
+                   **({"frozen": True} if not m.weight.requires_grad else {}),  # a zero gradient by design
+                   **({"cut_off": True} if self._cut[i] else {})}
             for i, (name, m) in enumerate(self._layers)}}
         record["units"] = self._unit_stats(trainer)
         self.records.append(record)

@@ -274,7 +274,7 @@ def output_activation(ctx: Context) -> Finding:
     if not declared and isinstance(last, squashing):  # an activation module after the last layer: named
         ev["last_layer"] = type(last).__name__
         name = next((n for n, m in net.named_modules() if m is last), type(last).__name__)
-        return Finding("output-activation", "warn", f"the outputs come out of a {type(last).__name__} ({name}) after "
+        return Finding("output-activation", "fail", f"the outputs come out of a {type(last).__name__} ({name}) after "
                        f"the last layer, in [{ev['min']:.3g}, {ev['max']:.3g}]: the logits are bent before the loss",
                        ev, f"remove the {type(last).__name__} after the last layer: the loss wants raw scores (logits) "
                        "from a linear layer, free to take any value")
@@ -386,22 +386,43 @@ def _activity(net: nn.Module, x: torch.Tensor) -> list[dict[str, Any]]:
 
 
 def frozen_parameters(ctx: Context) -> Finding:
-    """Weight layers whose parameters do not train (requires_grad off): counted and named, so that their zero
-    gradient is not read as a vanishing one."""
+    """Weight layers that do not learn: requires_grad off (frozen), or out of the loss' graph (cut off: a
+    `.detach()`, `.data` or `torch.no_grad()` in forward leaves their gradient None after a backward). Counted
+    and named, so that their zero gradient is not read as a vanishing one."""
     layers = [(n, m) for n, m in ctx.prep.model.named_modules() if isinstance(m, WEIGHTED)]
     frozen = [name for name, m in layers if not m.weight.requires_grad]
     params = sum(p.numel() for p in ctx.prep.model.parameters())
     training = sum(p.numel() for p in ctx.prep.model.parameters() if p.requires_grad)
-    ev = {"frozen_layers": frozen, "weight_layers": len(layers), "trainable_params": training, "params": params}
+    ev: dict[str, Any] = {"frozen_layers": frozen, "weight_layers": len(layers), "trainable_params": training,
+                          "params": params}
     if training == 0:
         return Finding("frozen-parameters", "fail", f"no parameter trains: all {params:,} have requires_grad=False",
                        ev, "nothing can learn: set requires_grad=True on the layers that should train")
+    cut = _cut_off(ctx)
+    ev["cut_off_layers"] = cut
+    if cut:
+        return Finding("frozen-parameters", "fail", f"{len(cut)} of {len(layers)} weight layers get no gradient at "
+                       f"all: {', '.join(cut[:6])} (requires_grad is on, but they are cut off from the loss)", ev,
+                       "look in forward for a .detach(), .data, or a torch.no_grad() block between these layers and "
+                       "the output: nothing before it learns")
     if frozen:
         return Finding("frozen-parameters", "warn", f"{len(frozen)} of {len(layers)} weight layers are frozen "
                        f"(requires_grad=False): {', '.join(frozen[:6])}; {training / params:.1%} of the parameters "
                        "train", ev, "if the model should fit this data, unfreeze them (p.requires_grad_(True)); "
                        "fine-tuning on little data keeps a pretrained net's early layers frozen on purpose")
     return Finding("frozen-parameters", "pass", f"every weight layer trains ({params:,} parameters)", ev)
+
+
+def _cut_off(ctx: Context) -> list[str]:
+    """The weight layers with requires_grad on whose weight has no gradient after one backward of the loss."""
+    net = ctx.model_copy().train()
+    x, y = ctx.batch(16)
+    try:
+        F.cross_entropy(net(x), y).backward()
+    except RuntimeError:  # nothing requires a gradient on the way out, or a model that cannot run backward here
+        pass
+    return [n for n, m in net.named_modules()
+            if isinstance(m, WEIGHTED) and m.weight.requires_grad and m.weight.grad is None]
 
 
 MIXING = 1e-3  # relative change of one example's output when its batch companions change: more is mixing

@@ -379,16 +379,26 @@ def _structure(c: _Ctx) -> list[Finding]:
                                "one only slows a run that crawls)",
                                c.command(lr=c.lr / 10, init="kaiming") if high else c.command_if(c.without_lowering())))
     frozen = sorted({n for r in recent for n, v in r.get("layers", {}).items() if v.get("frozen")})
-    if frozen:  # requires_grad off: their gradient is zero by design, not a vanishing one
+    cut = sorted({n for r in recent for n, v in r.get("layers", {}).items() if v.get("cut_off")})
+    if frozen or cut:  # requires_grad off, or out of the loss' graph: zero by design, not a vanishing gradient
         total = len(recent[-1].get("layers", {}))
-        out.append(Finding("frozen-parameters", "warn", f"{len(frozen)} of {total} weight layers are frozen "
-                           f"(requires_grad=False): {', '.join(frozen[:6])}, and the training error stays at "
-                           f"{te[-1]:.1%}", c.evidence(frozen=frozen),
+        what = []
+        if frozen:
+            what.append(f"{len(frozen)} of {total} weight layers are frozen (requires_grad=False): "
+                        f"{', '.join(frozen[:6])}")
+        if cut:
+            what.append(f"{len(cut)} of {total} get no gradient at all (cut off from the loss): {', '.join(cut[:6])}")
+        out.append(Finding("frozen-parameters", "fail" if cut else "warn",
+                           "; ".join(what) + f", and the training error stays at {te[-1]:.1%}",
+                           c.evidence(frozen=frozen, cut_off=cut),
+                           ("look in forward for a .detach(), .data, or a torch.no_grad() block before these layers' "
+                            "output reaches the loss; " if cut else "") +
                            "only the other layers learn: unfreeze the frozen ones (p.requires_grad_(True)) if the "
                            "model should fit this data; fine-tuning a pretrained net on little data keeps them frozen"))
     ratios = []
     for r in recent:  # the first weight layer's relative gradient over the last one's (of the layers that train)
-        layers = [v for v in r.get("layers", {}).values() if v.get("weight_norm") and not v.get("frozen")]
+        layers = [v for v in r.get("layers", {}).values()
+                  if v.get("weight_norm") and not v.get("frozen") and not v.get("cut_off")]
         if len(layers) >= 3 and layers[-1]["grad_norm"] > 0:
             first, last = (v["grad_norm"] / v["weight_norm"] for v in (layers[0], layers[-1]))
             ratios.append(first / last)

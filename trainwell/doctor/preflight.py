@@ -47,6 +47,7 @@ def doctor(config: Any = None, *, base: list[str] | None = None, lr: bool = True
         out = check(ctx)
         findings += out if isinstance(out, list) else [out]
         timings[name] = round(time.perf_counter() - t, 2)
+    _frozen_as_cause(findings)
     if lr:
         t = time.perf_counter()
         findings.append(_lr_finding(ctx))
@@ -57,6 +58,16 @@ def doctor(config: Any = None, *, base: list[str] | None = None, lr: bool = True
     meta = {"seconds": round(time.perf_counter() - t0, 2), "check_seconds": timings,
             "model": prep.spec.get("name"), "data": prep.config.data}
     return Report(verdict_of(findings), findings, meta)
+
+
+def _frozen_as_cause(findings: list[Finding]) -> None:
+    """Frozen layers are a warning alone (fine-tuning freezes a pretrained net's early layers on purpose), and
+    the root cause when the model then cannot fit 64 examples: the subset's failure is their symptom."""
+    frozen = next((f for f in findings if f.check == "frozen-parameters" and f.status == "warn"), None)
+    stuck = [f for f in findings if f.check in ("underfitting", "overfit-subset") and f.status == "fail"]
+    if frozen and stuck:
+        frozen.status = "fail"
+        frozen.summary += f", and the model cannot fit a few examples ({stuck[0].check})"
 
 
 # A rate this many times below the recommended one is too low. The grid's best was within 4x of the

@@ -1,0 +1,66 @@
+"""Prescriptions tried before they are printed (trainwell/doctor/trial.py): a change that helps keeps its command
+with the measured effect; one that does not is dropped, with the measurement; nothing else is touched."""
+import json
+
+import pytest
+
+import trainwell
+from trainwell.doctor import Finding, Report, diagnose, try_prescriptions
+from trainwell.doctor.trial import _judge
+
+
+def _run(tmp_path, name="r", **kw):
+    opts = dict(data="digits", model="mlp", epochs=4, precision="fp32", device="cpu", out=str(tmp_path), name=name,
+                quiet=True, monitor_every=0)
+    opts.update(kw)
+    return trainwell.train(**opts)
+
+
+def test_a_rate_far_too_low_is_raised_and_the_measured_gain_is_in_the_finding(tmp_path):
+    run = _run(tmp_path, lr=0.0005)
+    report = try_prescriptions(run.dir, diagnose(run.dir))
+    f = next(f for f in report.findings if f.check == "lr-too-low")
+    tried = f.evidence["tried"]
+    assert tried["helps"] and tried["valid_error_after"] < tried["valid_error_before"] - 0.05, tried
+    assert f.command.endswith("lr=0.05") and "tried for 4 epochs on 1,29" in f.prescription
+    assert "prescription run for 4 epochs" in report.meta["tried"]
+
+
+def test_a_change_that_does_not_help_loses_its_command_but_keeps_the_measurement(tmp_path):
+    run = _run(tmp_path)
+    same = f"trainwell train --config {run.dir}/config.yaml --name r-fix lr={run.config.lr}"
+    f = Finding("underfitting", "warn", "made up for the test", {}, "grow the model", same)
+    report = try_prescriptions(run.dir, Report("underfitting", [f]))
+    assert f.command == "" and not f.evidence["tried"]["helps"]
+    assert f.evidence["tried"]["valid_error_after"] == f.evidence["tried"]["valid_error_before"]  # the same run
+    assert "no better, so no command is printed" in f.prescription
+
+
+def test_commands_that_are_not_a_train_run_are_left_alone(tmp_path):
+    run = _run(tmp_path)
+    f = Finding("chance-level", "fail", "x", {}, "run the checks", "trainwell doctor --config c.yaml")
+    try_prescriptions(run.dir, Report("chance-level", [f]))
+    assert f.command == "trainwell doctor --config c.yaml" and "tried" not in f.evidence
+
+
+@pytest.mark.parametrize("before,after,valid,helps", [(0.50, 0.40, 180, True), (0.05, 0.04, 180, False),
+                                                      (0.05, 0.03, 180, True), (0.10, 0.10, 5000, False)])
+def test_a_gain_counts_only_beyond_one_standard_error_of_the_validation_error(before, after, valid, helps):
+    f = Finding("overfitting", "warn", "x", {}, "regularise", "trainwell train a=1")
+    _judge(f, ["a=1"], {"error": before, "valid": valid, "trial_epochs": 4, "examples": 100},
+           {"error": after, "valid": valid, "trial_epochs": 4, "examples": 100})
+    assert f.evidence["tried"]["helps"] is helps and bool(f.command) is helps
+
+
+def test_the_cli_tries_by_default_and_writes_the_measurement_to_diagnosis_json(tmp_path):
+    from trainwell.cli import main
+
+    run = _run(tmp_path, lr=0.0005)
+    assert main(["diagnose", run.dir, "--json"]) == 0
+    written = json.load(open(f"{run.dir}/diagnosis.json"))
+    f = next(f for f in written["findings"] if f["check"] == "lr-too-low")
+    assert f["evidence"]["tried"]["helps"] and "tried for" in f["prescription"]
+    assert "validation error" in open(f"{run.dir}/report.html").read().split("tried for", 1)[1][:80]
+    assert main(["diagnose", run.dir, "--no-try", "--json"]) == 0
+    f = next(f for f in json.load(open(f"{run.dir}/diagnosis.json"))["findings"] if f["check"] == "lr-too-low")
+    assert "tried" not in f["evidence"]
