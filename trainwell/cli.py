@@ -83,6 +83,8 @@ TRAIN_FLAGS = [
     ("--zero-init-residual", "zero_init_residual", str, "resnet: start each block as the identity: true | false"),
     ("--outputs", "outputs", str, "what the model returns: logits (raw scores) | probabilities (it ends in a "
      "softmax; trainwell takes their log, like Keras' from_logits=False)"),
+    ("--unfreeze", "unfreeze", str, "true: train every parameter, also those the model froze (requires_grad=False), "
+     "like fastai's unfreeze()"),
     ("--init", "init", str, "{choices} (auto: the model's own design, glorot for mlp and convnet; "
      "a model of your own keeps its weights)"),
     ("--optimizer", "optimizer", str, "{choices}"),

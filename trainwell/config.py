@@ -56,6 +56,7 @@ class Config:
     zero_init_residual: bool = False   # resnet: each block's last batch-norm scale starts at 0
     remove: list[str] | None = None    # layers to take out of the model (an ablation), e.g. conv3,fc7
     outputs: str = "logits"            # what the model returns: logits, or probabilities (it ends in a softmax)
+    unfreeze: bool = False             # train every parameter, also those the model froze (requires_grad=False)
     init: str = "auto"                 # auto: each trainwell model's own design; your nn.Module is left as given
     augment: str = "auto"              # training-batch augmentation, e.g. "flip,translate=2", or none; see auto.py
     # optimisation

@@ -374,7 +374,32 @@ def test_frozen_layers_that_keep_the_model_from_fitting_a_subset_are_the_root_ca
     report = doctor(data="digits", model=_frozen_mlp(width=2), lr=False, epochs=1)
     f = next(x for x in report.findings if x.check == "frozen-parameters")
     assert f.status == "fail" and "cannot fit a few examples" in f.summary
-    assert report.verdict == "frozen-parameters"
+    assert report.verdict == "frozen-parameters" and f.command.endswith("unfreeze=True")
+
+
+def test_unfreeze_trains_what_the_model_froze_and_is_kept_for_the_rebuild(tmp_path):
+    import json
+
+    import trainwell
+
+    (tmp_path / "frozen.py").write_text(
+        "from torch import nn\n"
+        "def build(input_shape, num_classes):\n"
+        "    net = nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, num_classes))\n"
+        "    net[1].requires_grad_(False)\n"
+        "    return net\n")
+    model = f"{tmp_path}/frozen.py:build"
+    before = trainwell.train(data="digits", model=model, epochs=1, precision="fp32", out=str(tmp_path), name="f",
+                             quiet=True, monitor_every=0)
+    run = trainwell.train(data="digits", model=model, epochs=1, unfreeze=True, precision="fp32", out=str(tmp_path),
+                          name="u", quiet=True, monitor_every=0)
+    assert json.load(open(f"{run.dir}/model.json"))["model"]["unfreeze"] is True
+    first = {r.dir: trainwell.load_run(r.dir).model.state_dict()["1.weight"] for r in (before, run)}
+    from trainwell.models import build_model
+
+    spec = json.load(open(f"{run.dir}/model.json"))["model"]
+    assert all(p.requires_grad for p in build_model(spec).parameters())
+    assert not torch.allclose(first[before.dir], first[run.dir])  # same seed, same start: only one of them trained
 
 
 def test_a_relu_module_after_the_logits_is_the_verdict_not_its_underfitting():
@@ -383,6 +408,7 @@ def test_a_relu_module_after_the_logits_is_the_verdict_not_its_underfitting():
     report = doctor(data="digits", model=net, lr=False, epochs=1)
     f = next(x for x in report.findings if x.check == "output-activation")
     assert f.status == "fail" and report.verdict == "output-activation"
+    assert f.command.endswith("remove=4")  # the Sequential's last layer, taken out by name
 
 
 def test_after_a_run_layers_cut_off_by_a_detach_are_named_from_the_monitors(tmp_path):

@@ -274,10 +274,14 @@ def output_activation(ctx: Context) -> Finding:
     if not declared and isinstance(last, squashing):  # an activation module after the last layer: named
         ev["last_layer"] = type(last).__name__
         name = next((n for n, m in net.named_modules() if m is last), type(last).__name__)
+        # the last layer of a top-level nn.Sequential can be taken out by name (the ablation's `remove`)
+        removable = isinstance(net, nn.Sequential) and len(net) > 1 and net[-1] is last
         return Finding("output-activation", "fail", f"the outputs come out of a {type(last).__name__} ({name}) after "
                        f"the last layer, in [{ev['min']:.3g}, {ev['max']:.3g}]: the logits are bent before the loss",
                        ev, f"remove the {type(last).__name__} after the last layer: the loss wants raw scores (logits) "
-                       "from a linear layer, free to take any value")
+                       "from a linear layer, free to take any value" + (" (trainwell can take it out: remove)"
+                                                                         if removable else ""),
+                       ctx.command(remove=[name]) if removable else "")
     if declared:
         if float(out.min()) >= 0 and softmax:
             return Finding("output-activation", "pass", "the model returns probabilities, as outputs=probabilities "

@@ -394,7 +394,8 @@ def _structure(c: _Ctx) -> list[Finding]:
                            ("look in forward for a .detach(), .data, or a torch.no_grad() block before these layers' "
                             "output reaches the loss; " if cut else "") +
                            "only the other layers learn: unfreeze the frozen ones (p.requires_grad_(True)) if the "
-                           "model should fit this data; fine-tuning a pretrained net on little data keeps them frozen"))
+                           "model should fit this data; fine-tuning a pretrained net on little data keeps them frozen",
+                           c.command(unfreeze=True) if frozen and not cut else ""))
     ratios = []
     for r in recent:  # the first weight layer's relative gradient over the last one's (of the layers that train)
         layers = [v for v in r.get("layers", {}).values()

@@ -47,7 +47,7 @@ def doctor(config: Any = None, *, base: list[str] | None = None, lr: bool = True
         out = check(ctx)
         findings += out if isinstance(out, list) else [out]
         timings[name] = round(time.perf_counter() - t, 2)
-    _frozen_as_cause(findings)
+    _frozen_as_cause(findings, ctx)
     if lr:
         t = time.perf_counter()
         findings.append(_lr_finding(ctx))
@@ -60,14 +60,17 @@ def doctor(config: Any = None, *, base: list[str] | None = None, lr: bool = True
     return Report(verdict_of(findings), findings, meta)
 
 
-def _frozen_as_cause(findings: list[Finding]) -> None:
+def _frozen_as_cause(findings: list[Finding], ctx: Any) -> None:
     """Frozen layers are a warning alone (fine-tuning freezes a pretrained net's early layers on purpose), and
-    the root cause when the model then cannot fit 64 examples: the subset's failure is their symptom."""
+    the root cause when the model then cannot fit 64 examples: the subset's failure is their symptom, and the
+    run with every parameter training (`unfreeze`, fastai's word) is the fix."""
     frozen = next((f for f in findings if f.check == "frozen-parameters" and f.status == "warn"), None)
     stuck = [f for f in findings if f.check in ("underfitting", "overfit-subset") and f.status == "fail"]
     if frozen and stuck:
         frozen.status = "fail"
         frozen.summary += f", and the model cannot fit a few examples ({stuck[0].check})"
+        frozen.prescription = "train the frozen layers too (the model file froze them): unfreeze"
+        frozen.command = ctx.command(unfreeze=True)
 
 
 # A rate this many times below the recommended one is too low. The grid's best was within 4x of the

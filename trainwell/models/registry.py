@@ -74,6 +74,8 @@ def model_spec(cfg: Any, input_shape: list[int], num_classes: int) -> dict[str, 
         spec["remove"] = list(cfg.remove)
     if getattr(cfg, "outputs", "logits") != "logits":
         spec["outputs"] = cfg.outputs
+    if getattr(cfg, "unfreeze", False):
+        spec["unfreeze"] = True
     return spec
 
 
@@ -93,6 +95,9 @@ def build_model(spec: dict[str, Any]):
         from trainwell.models.ablation import remove_layers
 
         model = remove_layers(model, spec["remove"], spec["input_shape"], spec["num_classes"])
+    if spec.get("unfreeze"):  # what the model file froze trains too
+        for p in model.parameters():
+            p.requires_grad_(True)
     return with_outputs(model, spec.get("outputs", "logits"))
 
 
