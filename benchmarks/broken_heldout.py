@@ -42,11 +42,11 @@ class _FunctionalSoftmax(_Net):
         return F.softmax(self.fc2(self.features(x)), dim=-1)  # probabilities out, via a function call
 
 
-def functional_softmax(input_shape, num_classes, **_):
+def functional_softmax(input_shape, num_classes):
     return _FunctionalSoftmax(input_shape, num_classes)
 
 
-def zero_init_conv(input_shape, num_classes, **_):
+def zero_init_conv(input_shape, num_classes):
     """Every parameter 0 (a typo'd init loop): all units of a layer stay the same unit."""
     net = _Net(input_shape, num_classes)
     with torch.no_grad():
@@ -61,7 +61,7 @@ class _ConstantOut(_Net):
         return self.fc2(h * 0 + h.mean().detach() * 0)  # a leftover debugging line zeroes the features
 
 
-def dropped_features(input_shape, num_classes, **_):
+def dropped_features(input_shape, num_classes):
     return _ConstantOut(input_shape, num_classes)
 
 
@@ -86,11 +86,11 @@ class _TanhNet(_Net):
         return _HalfGradTanh.apply(self.fc1(x.flatten(1)))
 
 
-def wrong_tanh_backward(input_shape, num_classes, **_):
+def wrong_tanh_backward(input_shape, num_classes):
     return _TanhNet(input_shape, num_classes)
 
 
-def healthy_net(input_shape, num_classes, **_):
+def healthy_net(input_shape, num_classes):
     """Nothing wrong: the held-out battery's healthy user model."""
     return _Net(input_shape, num_classes)
 
@@ -102,11 +102,11 @@ class _SigmoidOut(_Net):
         return torch.sigmoid(self.fc2(self.features(x)))  # per-class probabilities handed to a softmax loss
 
 
-def sigmoid_output(input_shape, num_classes, **_):
+def sigmoid_output(input_shape, num_classes):
     return _SigmoidOut(input_shape, num_classes)
 
 
-def frozen_by_name(input_shape, num_classes, **_):
+def frozen_by_name(input_shape, num_classes):
     """Freezes by parameter name, and the pattern matches more than meant: only the classifier trains."""
     net = _Net(input_shape, num_classes)
     for name, p in net.named_parameters():
@@ -127,11 +127,11 @@ class _AlwaysBatchStats(_Net):
         return F.relu(self.fc1(x.flatten(1)))
 
 
-def always_batch_stats(input_shape, num_classes, **_):
+def always_batch_stats(input_shape, num_classes):
     return _AlwaysBatchStats(input_shape, num_classes)
 
 
-def exploding_init(input_shape, num_classes, **_):
+def exploding_init(input_shape, num_classes):
     """Every weight 5x He's scale (an init written with std=gain instead of gain/sqrt(fan_in) in spirit)."""
     net = _Net(input_shape, num_classes)
     for m in net.modules():
@@ -141,7 +141,7 @@ def exploding_init(input_shape, num_classes, **_):
     return net
 
 
-def dead_conv(input_shape, num_classes, **_):
+def dead_conv(input_shape, num_classes):
     """Biases initialised to -5 (a constant meant for another layer): the ReLUs after them never fire."""
     net = _Net(input_shape, num_classes)
     for m in (net.conv1, net.conv2, net.fc1) if net.image else (net.fc1,):
@@ -149,7 +149,7 @@ def dead_conv(input_shape, num_classes, **_):
     return net
 
 
-def healthy_bn_net(input_shape, num_classes, **_):
+def healthy_bn_net(input_shape, num_classes):
     """Nothing wrong: batch norm in training mode depends on the batch by design (and not in evaluation)."""
     c = input_shape[0]
     return nn.Sequential(nn.Conv2d(c, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),

@@ -19,7 +19,7 @@ def _mlp(input_shape, num_classes, hidden=(64, 64), act=nn.ReLU):
     return nn.Sequential(*layers, nn.Linear(width, num_classes))
 
 
-def zero_init(input_shape, num_classes, **_):
+def zero_init(input_shape, num_classes):
     """Every weight and bias 0: all hidden units compute the same thing forever."""
     net = _mlp(input_shape, num_classes)
     for p in net.parameters():
@@ -27,7 +27,7 @@ def zero_init(input_shape, num_classes, **_):
     return net
 
 
-def softmax_inside(input_shape, num_classes, **_):
+def softmax_inside(input_shape, num_classes):
     """Returns probabilities; the cross-entropy applies its own softmax on top."""
     return nn.Sequential(_mlp(input_shape, num_classes), nn.Softmax(dim=1))
 
@@ -41,7 +41,7 @@ class _Blind(nn.Module):
         return self.net(torch.zeros_like(x))  # a bug: the input is replaced before it is used
 
 
-def ignores_input(input_shape, num_classes, **_):
+def ignores_input(input_shape, num_classes):
     return _Blind(input_shape, num_classes)
 
 
@@ -62,16 +62,16 @@ class _BadReLUModule(nn.Module):
         return _BadReLU.apply(x)
 
 
-def wrong_backward(input_shape, num_classes, **_):
+def wrong_backward(input_shape, num_classes):
     return _mlp(input_shape, num_classes, act=_BadReLUModule)
 
 
-def deep_sigmoid(input_shape, num_classes, **_):
+def deep_sigmoid(input_shape, num_classes):
     """Twelve sigmoid layers: each passes back at most a quarter of the gradient."""
     return _mlp(input_shape, num_classes, hidden=(32,) * 12, act=nn.Sigmoid)
 
 
-def dying_relu(input_shape, num_classes, **_):
+def dying_relu(input_shape, num_classes):
     """A deep ReLU stack whose biases start very negative: most units never fire."""
     net = _mlp(input_shape, num_classes, hidden=(64,) * 8)
     for m in net.modules():
@@ -96,7 +96,7 @@ class _MixingReshape(nn.Module):
         return self.net(x)
 
 
-def mixing_reshape(input_shape, num_classes, **_):
+def mixing_reshape(input_shape, num_classes):
     return _MixingReshape(input_shape, num_classes)
 
 
@@ -111,11 +111,11 @@ class _BatchCentred(nn.Module):
         return self.net(x - x.mean(0, keepdim=True))
 
 
-def batch_centred(input_shape, num_classes, **_):
+def batch_centred(input_shape, num_classes):
     return _BatchCentred(input_shape, num_classes)
 
 
-def frozen_but_last(input_shape, num_classes, **_):
+def frozen_but_last(input_shape, num_classes):
     """Every layer but the last has requires_grad=False (a fine-tuning recipe applied to a fresh net)."""
     net = _mlp(input_shape, num_classes, hidden=(16, 16))
     for m in list(net)[:-1]:
@@ -124,17 +124,17 @@ def frozen_but_last(input_shape, num_classes, **_):
     return net
 
 
-def relu_after_logits(input_shape, num_classes, **_):
+def relu_after_logits(input_shape, num_classes):
     """A ReLU left after the output layer: negative scores clipped to 0, their gradient gone."""
     return nn.Sequential(_mlp(input_shape, num_classes), nn.ReLU())
 
 
-def bottleneck(input_shape, num_classes, **_):
+def bottleneck(input_shape, num_classes):
     """A 2-unit layer between two wide ones: ten classes through two numbers."""
     return _mlp(input_shape, num_classes, hidden=(256, 2, 256))
 
 
-def deep_tanh(input_shape, num_classes, **_):
+def deep_tanh(input_shape, num_classes):
     """30 tanh layers with weights N(0, 1.3^2 / fan-in): gradients grow towards the input."""
     net = _mlp(input_shape, num_classes, hidden=(64,) * 30, act=nn.Tanh)
     for m in net.modules():
@@ -144,7 +144,7 @@ def deep_tanh(input_shape, num_classes, **_):
     return net
 
 
-def tanh_unit_normal(input_shape, num_classes, **_):
+def tanh_unit_normal(input_shape, num_classes):
     """A tanh MLP with N(0, 1) weights (no 1/sqrt(fan-in)): most units saturate at +-1."""
     net = _mlp(input_shape, num_classes, hidden=(256, 256), act=nn.Tanh)
     for m in net.modules():
@@ -165,5 +165,5 @@ class _Detached(nn.Module):
         return self.head(torch.relu(self.body(x)).detach())
 
 
-def detached(input_shape, num_classes, **_):
+def detached(input_shape, num_classes):
     return _Detached(input_shape, num_classes)

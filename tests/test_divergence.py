@@ -36,6 +36,18 @@ def test_guard_fires_on_a_climb_of_a_chance_level_loss_and_on_non_finite():
     assert Guard(10, 128, 3).observe(float("nan")) == "non-finite loss"
 
 
+def test_a_loss_that_starts_far_above_chance_may_swing_by_more_than_ln_c_but_not_by_half_of_it():
+    """N(0, 1) weights into tanh units on digits: the loss starts near 21 and swung to 23.4 within four steps,
+    which ln(10) = 2.3 called exploding, at every rate (the run failed; with the margin it trains to 87%)."""
+    rnd = random.Random(0)
+    g = Guard(num_classes=10, batch_size=32, max_recoveries=3)
+    assert all(g.observe(20.9 + rnd.uniform(-4, 4)) is None for _ in range(200))
+    why = None
+    for _ in range(40):
+        why = why or g.observe(40.0)
+    assert why and why.startswith("exploding loss") and "half of it" in why
+
+
 def test_guard_fires_when_a_run_that_had_learned_is_back_at_chance_level():
     g = Guard(num_classes=10, batch_size=128, max_recoveries=3)
     for _ in range(50):

@@ -6,7 +6,8 @@ says a run has diverged when
 
 - a loss or gradient norm is not finite, or
 - the smoothed loss has climbed more than ln(C) above its lowest value: worse than it was by a whole
-  chance-level loss, or
+  chance-level loss (or by half its low, when that is above 2 ln(C): a model confidently wrong from the start,
+  N(0, 1) weights into tanh units, starts at ~20 for 10 classes and swings by more than ln(C) as it learns), or
 - the smoothed loss is back above ln(C), chance level, after it had fallen below half of that.
 
 A window of ~256 examples smooths the loss, so the noise of small batches (batch size 1 included) stays
@@ -61,9 +62,11 @@ class Guard:
         self.ema = loss if self.ema is None else self.beta * self.ema + (1 - self.beta) * loss
         if self.low is None or self.ema <= self.low:
             self.low, self.low_lr = self.ema, lr
-        if self.ema > self.low + self.chance:
+        margin = max(self.chance, 0.5 * self.low)  # a loss that starts far above chance (confidently wrong
+        if self.ema > self.low + margin:           # logits) swings by more than ln(C) without exploding
             return (f"exploding loss: smoothed training loss {self.ema:.3g}, up from {self.low:.3g} "
-                    f"by more than ln({round(math.exp(self.chance))}) = {self.chance:.3g}")
+                    f"by more than " + (f"ln({round(math.exp(self.chance))}) = {self.chance:.3g}"
+                                        if margin == self.chance else f"half of it ({margin:.3g})"))
         if self.ema > self.chance and self.low < 0.5 * self.chance:
             return (f"loss back at chance level: smoothed training loss {self.ema:.3g} > ln({round(math.exp(self.chance))})"
                     f" = {self.chance:.3g} after it had fallen to {self.low:.3g}")

@@ -431,3 +431,24 @@ def test_after_a_run_layers_cut_off_by_a_detach_are_named_from_the_monitors(tmp_
     f = next(f for f in report.findings if f.check == "frozen-parameters")
     assert f.status == "fail" and f.evidence["cut_off"] == ["body.1 Linear", "body.3 Linear"] and report.verdict == "frozen-parameters"
     assert "vanishing-gradients" not in {x.check for x in report.findings if x.status != "pass"}
+
+
+def test_a_model_that_diverges_in_the_timing_steps_is_reported_not_a_crash(monkeypatch):
+    from trainwell.divergence import Diverged
+    from trainwell.doctor import preflight
+
+    def diverges(*a, **k):
+        raise Diverged("exploding loss: made up for the test")
+
+    monkeypatch.setattr(preflight, "measure", diverges)
+    report = doctor(data="digits", model="mlp", lr=False, epochs=1)
+    f = next(x for x in report.findings if x.check == "cost")
+    assert f.status == "warn" and "not timed" in f.summary and f.evidence["params"] > 0
+
+
+def test_a_layer_narrower_than_the_classes_is_underfitting_even_when_adam_memorises_the_subset():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 2), nn.ReLU(),
+                        nn.Linear(2, 256), nn.ReLU(), nn.Linear(256, 10))
+    f = next(x for x in _doctor(net, epochs=1).findings if x.check in ("underfitting", "overfit-subset"))
+    assert f.check == "underfitting" and "2 units for 10 classes" in f.summary, f.summary

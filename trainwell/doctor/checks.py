@@ -691,20 +691,23 @@ def overfit_subset(ctx: Context, steps: int = 300) -> Finding:
     first = next(iter(tried))
     if tried[first]:
         return Finding("overfit-subset", "pass", f"{n} examples fitted to 0 training error in {tried[first]} steps", ev)
-    if any(tried.values()):
+    narrowest = min((m.out_features for _, m in _weight_layers(ctx.prep.model)[:-1] if isinstance(m, nn.Linear)),
+                    default=None)
+    ev["narrowest_hidden_layer"] = narrowest
+    bottleneck = narrowest is not None and narrowest < ctx.classes
+    if any(tried.values()) and not bottleneck:  # (through a layer narrower than the classes, 64 examples may
+                                                # still be memorised; the whole set is not: underfitting below)
         return Finding("overfit-subset", "warn", f"with {first} the model could not fit {n} examples in {steps} "
                        "steps; adam lr 0.001 could", ev,
                        "the optimiser settings, not the model, fail to fit: try adam, or pick the rate with the "
                        "learning-rate check", ctx.command(optimizer="adam", lr=1e-3))
     best = min(errors.values())
-    narrowest = min((m.out_features for _, m in _weight_layers(ctx.prep.model)[:-1] if isinstance(m, nn.Linear)),
-                    default=None)
-    ev["narrowest_hidden_layer"] = narrowest
-    bottleneck = narrowest is not None and narrowest < ctx.classes
     # it learns (well below chance), but cannot hold them all, or a layer narrower than the classes
     if best < 0.8 * (1 - 1 / ctx.classes) or bottleneck:
-        return Finding("underfitting", "fail", f"the model could not fit {n} training examples in {steps} steps (at best "
-                       f"{best:.0%} error left) with {ev['params']:,} parameters: far too small", ev,
+        why = (f"a hidden layer of {narrowest} units for {ctx.classes} classes, a bottleneck every example is squeezed "
+               "through" if bottleneck else f"{ev['params']:,} parameters: far too small")
+        return Finding("underfitting", "fail", f"the model could not fit {n} training examples in {steps} steps with "
+                       f"{first} (at best {errors[first]:.0%} error left): {why}", ev,
                        "a model that cannot memorise a few examples cannot fit the data set: make it larger",
                        ctx.command(**wider(ctx.prep.config, ctx.prep.spec)))
     return Finding("overfit-subset", "fail", f"the model could not fit {n} training examples to 0 error in {steps} "

@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from trainwell.capacity import measure
+from trainwell.divergence import Diverged
 from trainwell.doctor import checks
 from trainwell.doctor.findings import Finding, Report, verdict_of
 from trainwell.lr_protocol import lr_range
@@ -102,7 +103,12 @@ def _lr_finding(ctx: Any) -> Finding:
 
 def _cost(ctx: Any) -> Finding:
     prep, epochs = ctx.prep, ctx.prep.config.epochs
-    m = measure(prep.model, prep.splits, prep.config, prep.precision, steps=3)
+    try:
+        m = measure(prep.model, prep.splits, prep.config, prep.precision, steps=3)
+    except Diverged as e:  # the timing steps train too: a model that diverges at once cannot be timed
+        params = sum(p.numel() for p in prep.model.parameters())
+        return Finding("cost", "warn", f"{params:,} parameters; not timed: the loss diverged in the 3 timing "
+                       f"steps ({e})", {"params": params, "diverged": str(e)})
     run_s = m["epoch_s"] * epochs
     ev = {"params": m["params"], "forward_flops": m["forward_flops"], "step_s": round(m["step_s"], 5),
           "samples_per_s": round(m["samples_per_s"], 1), "epoch_s": round(m["epoch_s"], 2), "epochs": epochs,
