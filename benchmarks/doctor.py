@@ -6,7 +6,7 @@ diagnosis' verdict. Right: the answer is one of the case's codes. Then the presc
 is run as printed; fixed: the problem's code is gone from doctor and diagnosis of the new run, and its
 test accuracy is higher. Healthy cases: any warning or failure is a false alarm.
 
-    python benchmarks/doctor.py --battery all   # 44 broken kinds + 13 healthy set-ups (tuning and held-out halves)
+    python benchmarks/doctor.py --battery all   # 44 broken kinds + 15 healthy set-ups (tuning and held-out halves)
     python benchmarks/doctor.py --seeds 0 --cases lr-far-too-high,zero-init
 """
 from __future__ import annotations
@@ -103,6 +103,7 @@ HEALTHY_HELDOUT: dict[str, list[str]] = {
     "ho-fashion-2k-own-conv": [*F2K, "--model", f"{HELD}:healthy_net"],
     "ho-fashion-2k-own-batch-norm": [*F2K, "--model", f"{HELD}:healthy_bn_net"],
     "ho-penguins-csv": ["--data", "{penguins}", "--label", "species"],
+    "ho-fashion-300": ["--data", "fashion-mnist", "--limit-train", "300"],
 }
 HEALTHY: dict[str, list[str]] = {
     "digits-mlp": ["--data", "digits", "--model", "mlp"],
@@ -112,6 +113,7 @@ HEALTHY: dict[str, list[str]] = {
     "iris": ["--data", "{iris}"],
     "fashion-2k": ["--data", "fashion-mnist", "--limit-train", "2000", "--epochs", "5"],
     "moons-tanh": ["--data", "{moons}", "--model", "mlp", "--activation", "tanh", "--hidden", "16,16"],
+    "digits-300": ["--data", "digits", "--limit-train", "300"],  # the control of the few-example cases
 }
 
 
@@ -156,10 +158,10 @@ def tw(args: list[str]) -> tuple[int, str]:
 
 
 def examine(args: list[str], out: str, name: str, tried: bool = True) -> dict:
-    """doctor, then train + diagnose (its prescriptions tried unless `tried` is off): every finding that is not a
-    pass, and the test accuracy."""
+    """doctor, then train + diagnose (their prescriptions tried unless `tried` is off): every finding that is not
+    a pass, and the test accuracy."""
     t = time.perf_counter()
-    _, text = tw(["doctor", *args, *FAST, "--json"])
+    _, text = tw(["doctor", *args, *FAST, "--json", *([] if tried else ["--no-try"])])
     doc = json.loads(text[text.index("{"):]) if "{" in text else {"verdict": "error", "findings": []}
     doctor_s = time.perf_counter() - t
     code, text = tw(["train", *args, *FAST, "--quiet", "--out", out, "--name", name])
@@ -188,8 +190,14 @@ CONTROL = {"digits": "digits-mlp", "fashion-mnist": "fashion-2k", "{wine}": "win
 NEAR = 0.03  # fixed: the problem's code gone and test accuracy within 3 points of the control's (or above)
 
 
+# ... and where the case has fewer training examples than its data's control: the default on as many
+FEW = {"digits": "digits-300", "fashion-mnist": "ho-fashion-300"}
+
+
 def control_of(args: list[str]) -> str | None:
-    return CONTROL.get(args[args.index("--data") + 1]) if "--data" in args else None
+    data = args[args.index("--data") + 1] if "--data" in args else None
+    few = "--limit-train" in args and int(args[args.index("--limit-train") + 1]) < 1000
+    return FEW.get(data) if few else CONTROL.get(data)
 
 
 def main() -> None:

@@ -244,6 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_flags(d)
     d.add_argument("--json", action="store_true", help="print the findings as JSON")
     d.add_argument("--no-lr", dest="no_lr", action="store_true", help="skip the learning-rate protocol (the slowest check)")
+    d.add_argument("--no-try", dest="no_try", action="store_true",
+                   help="print the prescriptions without trying them (by default each prescribed command is run "
+                        "briefly beside the run's own settings, and printed only if it measurably helps)")
     d.add_argument("--config", dest="config_file", metavar="FILE.yaml", help="YAML file of options")
     d.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. lr=0.01")
     g = sub.add_parser("diagnose", help="the triage of a run: verdict, evidence, prescriptions",
@@ -423,7 +426,7 @@ def _doctor(args: argparse.Namespace) -> int:
     from trainwell.doctor import doctor
 
     base = [a for a in args.argv[1:] if a not in ("--json", "--no-lr")]  # the user's train arguments
-    report = doctor(**_train_options(args), base=base, lr=not args.no_lr)
+    report = doctor(**_train_options(args), base=base, lr=not args.no_lr, try_fixes=not args.no_try)
     print(report.to_json() if args.json else report.render())
     return 3 if any(f.status == "fail" for f in report.findings) else 0
 

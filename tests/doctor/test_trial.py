@@ -47,8 +47,8 @@ def test_commands_that_are_not_a_train_run_are_left_alone(tmp_path):
                                                       (0.05, 0.03, 180, True), (0.10, 0.10, 5000, False)])
 def test_a_gain_counts_only_beyond_one_standard_error_of_the_validation_error(before, after, valid, helps):
     f = Finding("overfitting", "warn", "x", {}, "regularise", "trainwell train a=1")
-    _judge(f, ["a=1"], {"error": before, "valid": valid, "trial_epochs": 4, "examples": 100},
-           {"error": after, "valid": valid, "trial_epochs": 4, "examples": 100})
+    _judge(f, ["a=1"], {"error": before, "valid": valid, "epochs": 4, "examples": 100},
+           {"error": after, "valid": valid, "epochs": 4, "examples": 100})
     assert f.evidence["tried"]["helps"] is helps and bool(f.command) is helps
 
 
@@ -64,3 +64,42 @@ def test_the_cli_tries_by_default_and_writes_the_measurement_to_diagnosis_json(t
     assert main(["diagnose", run.dir, "--no-try", "--json"]) == 0
     f = next(f for f in json.load(open(f"{run.dir}/diagnosis.json"))["findings"] if f["check"] == "lr-too-low")
     assert "tried" not in f["evidence"]
+
+
+def test_the_doctor_tries_its_prescriptions_before_the_run_and_can_be_told_not_to():
+    from trainwell.doctor import doctor
+
+    report = doctor(data="digits", model="mlp", hidden=[2], lr=False, epochs=3, precision="fp32", device="cpu")
+    f = next(f for f in report.findings if f.check == "underfitting")
+    assert f.evidence["tried"]["helps"] and f.command.endswith("hidden=64") and "tried for 3 epochs" in f.prescription
+    assert "tried" in report.meta["check_seconds"]
+    untried = doctor(data="digits", model="mlp", hidden=[2], lr=False, epochs=3, precision="fp32", device="cpu",
+                     try_fixes=False)
+    f = next(f for f in untried.findings if f.check == "underfitting")
+    assert "tried" not in f.evidence and f.command.endswith("hidden=64")
+
+
+def test_a_model_given_as_an_object_cannot_be_rebuilt_for_a_trial_and_says_so():
+    from torch import nn
+
+    from trainwell.doctor import doctor
+
+    net = nn.Sequential(nn.Flatten(), nn.Linear(64, 2), nn.ReLU(), nn.Linear(2, 10))
+    report = doctor(data="digits", model=net, lr=False, epochs=1, precision="fp32", device="cpu")
+    assert report.meta["tried"].startswith("prescriptions not tried: data or model given as a Python object")
+
+
+def test_a_leaking_column_is_not_judged_by_the_validation_error_it_flatters(tmp_path):
+    """Taking the leak out raises the validation error (the leak is in validation too): data findings keep
+    their command untried."""
+    import numpy as np
+
+    from trainwell.doctor import doctor
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 300)
+    rows = [f"{10 * v + rng.integers(0, 3)},{v + rng.normal(0, 2):.3f},{['no', 'yes'][v]}" for v in y]
+    (tmp_path / "leak.csv").write_text("code,signal,y\n" + "\n".join(rows) + "\n")
+    report = doctor(data=str(tmp_path / "leak.csv"), label="y", lr=False, epochs=2)
+    f = next(f for f in report.findings if f.check == "data-leak")
+    assert f.command.endswith("ignore=code") and "tried" not in f.evidence

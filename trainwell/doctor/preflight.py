@@ -15,17 +15,20 @@ from trainwell.capacity import measure
 from trainwell.divergence import Diverged
 from trainwell.doctor import checks
 from trainwell.doctor.findings import Finding, Report, verdict_of
+from trainwell.doctor.trial import try_before_run
 from trainwell.lr_protocol import lr_range
 from trainwell.prepared import prepare
 
 __all__ = ["doctor"]
 
 
-def doctor(config: Any = None, *, base: list[str] | None = None, lr: bool = True, **options: Any) -> Report:
+def doctor(config: Any = None, *, base: list[str] | None = None, lr: bool = True, try_fixes: bool = True,
+           **options: Any) -> Report:
     """Run every pre-flight check on the run `trainwell.train(config, **options)` would start. Writes nothing.
 
     `base`: the user's own `trainwell train` arguments, repeated in the prescribed commands (default: the
-    options as key=value). `lr=False` skips the learning-rate protocol (the slowest check).
+    options as key=value). `lr=False` skips the learning-rate protocol (the slowest check). `try_fixes=False`
+    prints the prescriptions without running each briefly first (trial.py).
     """
     if base is None:  # the options as key=value; a model or data passed as a Python object cannot be
         base = [f"{k}={v}" for k, v in options.items() if isinstance(v, (str, int, float, list))]  # repeated
@@ -56,9 +59,13 @@ def doctor(config: Any = None, *, base: list[str] | None = None, lr: bool = True
     t = time.perf_counter()
     findings.append(_cost(ctx))
     timings["cost"] = round(time.perf_counter() - t, 2)
-    meta = {"seconds": round(time.perf_counter() - t0, 2), "check_seconds": timings,
-            "model": prep.spec.get("name"), "data": prep.config.data}
-    return Report(verdict_of(findings), findings, meta)
+    report = Report(verdict_of(findings), findings, {"model": prep.spec.get("name"), "data": prep.config.data})
+    if try_fixes:
+        t = time.perf_counter()
+        report = try_before_run(prep, report)
+        timings["tried"] = round(time.perf_counter() - t, 2)
+    report.meta.update(seconds=round(time.perf_counter() - t0, 2), check_seconds=timings)
+    return report
 
 
 def _frozen_as_cause(findings: list[Finding], ctx: Any) -> None:
