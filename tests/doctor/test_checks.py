@@ -346,22 +346,29 @@ def test_usual_settings_are_not_suspects():
     assert f.status == "pass"
 
 
+class _Detached(nn.Module):
+    """`.detach()` on the hidden features: the body never gets a gradient."""
+
+    def __init__(self, width, act):
+        super().__init__()
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(64, width), act, nn.Linear(width, 32))
+        self.head = nn.Linear(32, 10)
+
+    def forward(self, x):
+        return self.head(torch.relu(self.body(x)).detach())
+
+
+def _detached(width, act):
+    torch.manual_seed(0)
+    return _Detached(width, act)
+
+
 def test_layers_cut_off_from_the_loss_by_a_detach_are_named_not_called_vanishing():
     """requires_grad on everywhere, but `.detach()` in forward: the layers before it get no gradient at all."""
     import torch
     from torch import nn
 
-    class Detached(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.body = nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 32))
-            self.head = nn.Linear(32, 10)
-
-        def forward(self, x):
-            return self.head(torch.relu(self.body(x)).detach())
-
-    torch.manual_seed(0)
-    report = doctor(data="digits", model=Detached(), lr=False, epochs=1)
+    report = doctor(data="digits", model=_detached(16, nn.ReLU()), lr=False, epochs=1)
     f = next(x for x in report.findings if x.check == "frozen-parameters")
     assert f.status == "fail" and f.evidence["cut_off_layers"] == ["body.1", "body.3"], f.evidence
     assert "cut off from the loss" in f.summary and ".detach()" in f.prescription
@@ -415,17 +422,7 @@ def test_after_a_run_layers_cut_off_by_a_detach_are_named_from_the_monitors(tmp_
     import trainwell
     from trainwell.doctor import diagnose
 
-    class Detached(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.body = nn.Sequential(nn.Flatten(), nn.Linear(64, 2), nn.Tanh(), nn.Linear(2, 32))
-            self.head = nn.Linear(32, 10)
-
-        def forward(self, x):
-            return self.head(torch.relu(self.body(x)).detach())
-
-    torch.manual_seed(0)
-    run = trainwell.train(data="digits", model=Detached(), epochs=3, monitor_every=5, precision="fp32",
+    run = trainwell.train(data="digits", model=_detached(2, nn.Tanh()), epochs=3, monitor_every=5, precision="fp32",
                           out=str(tmp_path), name="cut", quiet=True)
     report = diagnose(run.dir)
     f = next(f for f in report.findings if f.check == "frozen-parameters")

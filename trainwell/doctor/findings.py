@@ -42,7 +42,7 @@ CODES: dict[str, str] = {
     "data-classes": "classes in validation or test that training never sees",
     "config-suspect": "the run's own weight decay, dropout or label smoothing keeps it from fitting (tried on a subset)",
     "batch-dependence": "an example's output changes with the other examples of its batch: the model mixes them",
-    "frozen-parameters": "weight layers with requires_grad off: they never learn (a zero gradient by design)",
+    "frozen-parameters": "weight layers that never learn: requires_grad off, or cut off from the loss (a .detach())",
     "data-leak": "one column predicts the label almost alone: computed from the label, or a row order that follows it",
     "data-columns": "a table's columns: their roles, columns mostly empty, identifier-like columns left out",
 }
