@@ -6,7 +6,7 @@ diagnosis' verdict. Right: the answer is one of the case's codes. Then the presc
 is run as printed; fixed: the problem's code is gone from doctor and diagnosis of the new run, and its
 test accuracy is higher. Healthy cases: any warning or failure is a false alarm.
 
-    python benchmarks/doctor.py --battery all   # 44 broken kinds + 15 healthy set-ups (tuning and held-out halves)
+    python benchmarks/doctor.py --battery all   # 44 broken kinds + 13 healthy set-ups (tuning and held-out halves)
     python benchmarks/doctor.py --seeds 0 --cases lr-far-too-high,zero-init
 """
 from __future__ import annotations
@@ -103,7 +103,6 @@ HEALTHY_HELDOUT: dict[str, list[str]] = {
     "ho-fashion-2k-own-conv": [*F2K, "--model", f"{HELD}:healthy_net"],
     "ho-fashion-2k-own-batch-norm": [*F2K, "--model", f"{HELD}:healthy_bn_net"],
     "ho-penguins-csv": ["--data", "{penguins}", "--label", "species"],
-    "ho-fashion-300": ["--data", "fashion-mnist", "--limit-train", "300"],
 }
 HEALTHY: dict[str, list[str]] = {
     "digits-mlp": ["--data", "digits", "--model", "mlp"],
@@ -113,7 +112,12 @@ HEALTHY: dict[str, list[str]] = {
     "iris": ["--data", "{iris}"],
     "fashion-2k": ["--data", "fashion-mnist", "--limit-train", "2000", "--epochs", "5"],
     "moons-tanh": ["--data", "{moons}", "--model", "mlp", "--activation", "tanh", "--hidden", "16,16"],
-    "digits-300": ["--data", "digits", "--limit-train", "300"],  # the control of the few-example cases
+}
+# Controls only, not scored as healthy: the default on a few hundred examples overfits them, which is what the
+# doctor should say (issue 24's held-out battery counted an overfit 340-example run called healthy as a miss).
+FEW_CONTROLS: dict[str, list[str]] = {
+    "digits-300": ["--data", "digits", "--limit-train", "300"],
+    "fashion-300": ["--data", "fashion-mnist", "--limit-train", "300"],
 }
 
 
@@ -191,7 +195,7 @@ NEAR = 0.03  # fixed: the problem's code gone and test accuracy within 3 points 
 
 
 # ... and where the case has fewer training examples than its data's control: the default on as many
-FEW = {"digits": "digits-300", "fashion-mnist": "ho-fashion-300"}
+FEW = {"digits": "digits-300", "fashion-mnist": "fashion-300"}
 
 
 def control_of(args: list[str]) -> str | None:
@@ -209,7 +213,12 @@ def main() -> None:
                     "written otherwise, kinds not looked at while choosing the rules")
     ap.add_argument("--no-fix", action="store_true", help="skip running the prescriptions")
     ap.add_argument("--json", help="append each row to this file")
+    ap.add_argument("--rescore", metavar="FILE.jsonl", help="print the report of rows written by --json; run nothing")
     a = ap.parse_args()
+    if a.rescore:
+        scored = {**BROKEN, **HELDOUT, **HEALTHY, **HEALTHY_HELDOUT}  # controls only are not
+        report([r for r in map(json.loads, open(a.rescore)) if r["case"] in scored])
+        return
     seeds = [int(s) for s in a.seeds.split(",")]
     pick = None if a.cases == "all" else set(a.cases.split(","))
     out = tempfile.mkdtemp(prefix="doctor-bench-")
@@ -217,8 +226,9 @@ def main() -> None:
     for seed in seeds:
         files = data_files(out, seed)
         broken = {**(BROKEN if a.battery != "heldout" else {}), **(HELDOUT if a.battery != "main" else {})}
-        healthy = {**HEALTHY, **HEALTHY_HELDOUT}  # every control runs (a healthy case the battery leaves out
-        chosen = {**(HEALTHY if a.battery != "heldout" else {}),  # is not scored)
+        # every control runs; a healthy case the battery leaves out (and a few-example control) is not scored
+        healthy = {**HEALTHY, **HEALTHY_HELDOUT, **FEW_CONTROLS}
+        chosen = {**(HEALTHY if a.battery != "heldout" else {}),
                   **(HEALTHY_HELDOUT if a.battery != "main" else {})}
         wanted = {n for n in broken if not pick or n in pick}
         needed = {control_of(broken[n][0]) for n in wanted} | {n for n in chosen if not pick or n in pick}
@@ -266,7 +276,8 @@ def _accs(rs: list[dict]) -> str:
 
 def report(rows: list[dict]) -> None:
     print(f"\n{time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPU cores")
-    print("| case | seeds | right code | answers | test acc (control) | prescription fixed it | doctor s | diagnose s |")
+    print("| case | seeds | right code | answers | test acc (control) | prescription fixed it | doctor s | "
+          "diagnose s |")
     print("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |")
     for name in dict.fromkeys(r["case"] for r in rows):
         rs = [r for r in rows if r["case"] == name]
@@ -298,7 +309,8 @@ def _totals(broken: list[dict], healthy: list[dict]) -> None:
     if healthy:
         alarms = [r for r in healthy if not r["right"]]
         print(f"healthy runs with any warning or failure: {len(alarms)}/{len(healthy)} "
-              f"({len(alarms) / len(healthy):.0%})" + (f": {[(r['case'], r['codes']) for r in alarms]}" if alarms else ""))
+              f"({len(alarms) / len(healthy):.0%})"
+              + (f": {[(r['case'], r['codes']) for r in alarms]}" if alarms else ""))
 
 if __name__ == "__main__":
     main()
