@@ -234,3 +234,21 @@ def test_a_prescription_leaves_out_the_options_the_model_does_not_take(tmp_path)
     assert applicable({"hidden": [64], "width": 8}, f"{f}:sized") == {"hidden": [64]}
     assert applicable(change, "mlp") == change and applicable({"width": 8}, "mlp") == {}
     assert applicable(change, "custom") == {"init": "kaiming"}  # a module object: built already
+
+
+def test_the_runs_own_dropout_is_the_root_cause_before_its_dead_units_and_the_fix_is_tried(tmp_path):
+    """Dropout 0.95 on digits' MLP: dead units and a loss at chance, once read as a rate too high."""
+    from trainwell.doctor import try_prescriptions
+
+    run = _digits(tmp_path, "d95", dropout=0.95, epochs=6)
+    report = diagnose(run.dir)
+    f = next(f for f in report.findings if f.check == "config-suspect")
+    assert report.verdict == "config-suspect" and f.command.endswith("dropout=0.2")
+    assert "dropout 0.95 is far outside the usual range" in f.summary
+    f = next(f for f in try_prescriptions(run.dir, report).findings if f.check == "config-suspect")
+    assert f.evidence["tried"]["helps"] and f.command.endswith("dropout=0.2")
+
+
+def test_usual_settings_are_not_suspected_after_a_run(tmp_path):
+    run = _digits(tmp_path, "ok", dropout=0.5, epochs=3)
+    assert "config-suspect" not in {f.check for f in diagnose(run.dir).findings}

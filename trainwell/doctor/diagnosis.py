@@ -14,7 +14,7 @@ from typing import Any
 from trainwell import rundir
 from trainwell.errors import UserError
 from trainwell.augment import OVERFITTING_PRESET
-from trainwell.doctor.checks import wider
+from trainwell.doctor.checks import SUSPECTS, wider
 from trainwell.doctor.findings import Finding, Report, model_of, train_command, verdict_of
 from trainwell.optim import DEFAULT_LR
 
@@ -32,8 +32,8 @@ def diagnose(run_dir: str, failure: dict[str, Any] | None = None) -> Report:
     base = ["--config", rundir.path(run_dir.rstrip("/"), rundir.CONFIG)]
     ctx = _Ctx(run, h, classes, base, failure)
     findings: list[Finding] = []
-    for rule in (_diverged, _recovered, _chance, _unlearned, _collapsed, _oscillating, _overfitting, _underfitting,
-                 _lr_too_low, _still_improving, _structure, _saturated):
+    for rule in (_diverged, _recovered, _suspect_config, _chance, _unlearned, _collapsed, _oscillating, _overfitting,
+                 _underfitting, _lr_too_low, _still_improving, _structure, _saturated):
         f = rule(ctx)
         findings += f if isinstance(f, list) else [f] if f is not None else []
     if not findings:
@@ -138,6 +138,27 @@ def _recovered(c: _Ctx) -> Finding | None:
                    f"lower rate, ending at a peak of {peak:.3g} (started at {c.lr:.3g})",
                    c.evidence(events=c.events), "start at the rate that held: no time lost to rollbacks",
                    c.command(lr=peak))
+
+
+def _suspect_config(c: _Ctx) -> Finding | None:
+    """The run's own settings first: a weight decay, dropout or label smoothing far outside the usual range
+    (checks.SUSPECTS) in a run whose training error stays high is the root cause to rule out before the
+    symptoms (dropout 0.95 on digits' MLP: 96% dead units and a loss at chance, which read as a rate too high).
+    `trainwell diagnose` tries the usual value before printing it."""
+    te = c.col("train_error")
+    if not te or te[-1] < POOR_TRAIN_ERROR:
+        return None
+    kwargs = (c.run.spec or {}).get("model", {}).get("kwargs", {})
+    for name, limit, usual in SUSPECTS:
+        value = getattr(c.cfg, name, None)
+        if value is None or value < limit or (name == "dropout" and "dropout" not in kwargs):
+            continue
+        label = name.replace("_", " ")
+        return Finding("config-suspect", "fail", f"{label} {value:g} is far outside the usual range, and the training "
+                       f"error stays at {te[-1]:.1%}", c.evidence(**{name: value, "usual": usual}),
+                       f"the run's own {label} keeps the model from fitting: use a value in the usual range",
+                       c.command(**{name: usual}))
+    return None
 
 
 def _chance(c: _Ctx) -> Finding | None:

@@ -30,10 +30,11 @@ DOCTOR_BUDGET = 15_000  # ... and the doctor's, which runs before the user's run
 MAX_TRIED = 3           # distinct prescriptions tried per report, the verdict's first
 MIN_GAIN = 0.005        # and at least one standard error of the validation error: smaller is no help
 _OVERRIDE = re.compile(r"^[a-z_]+=")
-# Not tried: config-suspect measured its own prescription already; the data findings (a leak, duplicates,
-# empty columns) and `collapsed` predictions on imbalanced classes are fixed for honesty or balance, which the
-# validation error does not measure (taking out a leaking column raises it: the leak is in validation too).
-UNTRIED = ("config-suspect", "collapsed")
+# Not tried: a finding that measured its own prescription already (the doctor's config-suspect); the data
+# findings (a leak, duplicates, empty columns) and `collapsed` predictions on imbalanced classes, fixed for
+# honesty or balance, which the validation error does not measure (taking out a leaking column raises it: the
+# leak is in validation too).
+UNTRIED = ("collapsed",)
 
 
 def try_prescriptions(run_dir: str, report: Report) -> Report:
@@ -73,7 +74,8 @@ def _try(report: Report, run: Callable[[tuple[str, ...], int], dict[str, Any]], 
     baseline: dict[str, Any] | None = None
     for f in report.problems():
         changes = _changes(f.command)
-        if changes is None or f.check in UNTRIED or f.check.startswith("data-") or \
+        measured = "subset_error_tried" in f.evidence  # the doctor's config-suspect tried it already
+        if changes is None or measured or f.check in UNTRIED or f.check.startswith("data-") or \
                 (len(tried) >= MAX_TRIED and tuple(changes) not in tried):
             continue
         try:
