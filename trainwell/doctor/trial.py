@@ -118,8 +118,8 @@ def _short_run(source: dict[str, Any], changes: tuple[str, ...], epochs: int, ex
         history = trainer.fit()
         errors = [r["valid_error"] for r in history.records if isinstance(r.get("valid_error"), (int, float))]
         error = min(errors) if errors else 1.0
-    except TrainingFailed:  # diverged past its recoveries: as bad as it gets
-        error = 1.0
+    except (TrainingFailed, RuntimeError):  # diverged past its recoveries, or the change breaks the model's
+        error = 1.0                          # forward (a removed layer, a shape): as bad as it gets
     return {"error": float(error), "epochs": epochs, "examples": examples, "valid": len(prep.splits.y_valid),
             "seconds": round(time.perf_counter() - t, 1)}
 
