@@ -450,3 +450,24 @@ def test_a_layer_narrower_than_the_classes_is_underfitting_even_when_adam_memori
                         nn.Linear(2, 256), nn.ReLU(), nn.Linear(256, 10))
     f = next(x for x in _doctor(net, epochs=1).findings if x.check in ("underfitting", "overfit-subset"))
     assert f.check == "underfitting" and "2 units for 10 classes" in f.summary, f.summary
+
+
+def test_test_rows_copied_from_training_are_named_even_in_few_features_but_natural_repeats_are_not(tmp_path):
+    """13 wine measurements never repeat inside training, so 60 test rows that all do are a copy; iris' 4 numbers
+    of one decimal repeat inside training too, and a test split sharing a few of them is what chance gives."""
+    import numpy as np
+    from sklearn import datasets
+
+    w = datasets.load_wine()
+    np.savez(tmp_path / "wine.npz", x=w.data.astype(np.float32), y=w.target, x_test=w.data[:60].astype(np.float32),
+             y_test=w.target[:60])
+    f = next(f for f in doctor(data=str(tmp_path / "wine.npz"), lr=False, epochs=1).findings
+             if f.check == "data-duplicates")
+    assert f.status == "warn" and f.evidence["test_examples_also_in_train"] >= 45, f  # some went to validation
+    assert f.evidence["train_rows_repeated"] == 0
+    rng = np.random.default_rng(0)
+    x = np.round(rng.normal(0, 1, (3000, 2)), 1).astype(np.float32)  # coarse: ~60% of rows have a twin
+    np.savez(tmp_path / "coarse.npz", x=x, y=(x[:, 0] > 0).astype(np.int64))
+    f = next(f for f in doctor(data=str(tmp_path / "coarse.npz"), lr=False, epochs=1).findings
+             if f.check == "data-duplicates")
+    assert f.status == "pass" and f.evidence["test_examples_also_in_train"] > 0.2 * f.evidence["test_examples"], f

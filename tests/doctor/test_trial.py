@@ -43,13 +43,25 @@ def test_commands_that_are_not_a_train_run_are_left_alone(tmp_path):
     assert f.command == "trainwell doctor --config c.yaml" and "tried" not in f.evidence
 
 
-@pytest.mark.parametrize("before,after,valid,helps", [(0.50, 0.40, 180, True), (0.05, 0.04, 180, False),
-                                                      (0.05, 0.03, 180, True), (0.10, 0.10, 5000, False)])
-def test_a_gain_counts_only_beyond_one_standard_error_of_the_validation_error(before, after, valid, helps):
+def _side(correct):
+    return {"error": 1 - sum(correct) / len(correct), "correct": correct, "valid": len(correct), "epochs": 4,
+            "examples": 100}
+
+
+@pytest.mark.parametrize("fixed,broken,n,helps", [(4, 0, 180, True),     # 2.2 points, nothing broken
+                                                  (12, 8, 180, False),   # the same net gain, inside the noise
+                                                  (20, 2, 180, True), (1, 0, 180, False),  # under MIN_GAIN
+                                                  (30, 30, 5000, False)])
+def test_a_gain_counts_only_beyond_one_standard_error_of_the_paired_difference(fixed, broken, n, helps):
+    """The same examples on both sides: what matters is the examples the change fixes against those it breaks."""
+    before = [False] * fixed + [True] * broken + [True] * (n - fixed - broken)
+    after = [True] * fixed + [False] * broken + [True] * (n - fixed - broken)
     f = Finding("overfitting", "warn", "x", {}, "regularise", "trainwell train a=1")
-    _judge(f, ["a=1"], {"error": before, "valid": valid, "epochs": 4, "examples": 100},
-           {"error": after, "valid": valid, "epochs": 4, "examples": 100})
-    assert f.evidence["tried"]["helps"] is helps and bool(f.command) is helps
+    _judge(f, ["a=1"], _side(before), _side(after))
+    tried = f.evidence["tried"]
+    assert tried["helps"] is helps and bool(f.command) is helps
+    assert (tried["fixed"], tried["broken"], tried["valid_examples"]) == (fixed, broken, n)
+    assert f"{fixed} of {n:,} examples fixed, {broken} broken" in f.prescription
 
 
 def test_the_cli_tries_by_default_and_writes_the_measurement_to_diagnosis_json(tmp_path):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import math
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -107,14 +108,18 @@ def data_duplicates(ctx: Context) -> Finding:
             conflicts += 1
     test = _row_hashes(s.x_test) if len(s.y_test) else []
     shared = sum(h in first_label for h in test)
+    # How often a row repeats by nature: the share of training rows that have a twin elsewhere in training is
+    # what a fresh row drawn the same way would match (iris: 4 numbers of one decimal repeat; pixels do not).
+    counts = Counter(train)
+    natural = sum(c for c in counts.values() if c > 1) / max(1, len(train))
     ev = {"test_examples_also_in_train": shared, "test_examples": len(test),
-          "train_inputs_with_two_labels": conflicts}
+          "train_inputs_with_two_labels": conflicts, "train_rows_repeated": round(natural, 4)}
     share = shared / max(1, len(test))
-    dims = int(np.prod(ctx.prep.splits.preprocess.shape))
-    # In a few coarse features (iris: 4 numbers with one decimal) identical rows are natural, not leakage.
-    if share > 0.01 and dims >= 16:
+    noise = 3 * math.sqrt(max(natural, 1 / max(1, len(test))) * (1 - natural) / max(1, len(test)))
+    if share > max(0.01, 2 * natural, natural + noise):
         return Finding("data-duplicates", "warn", f"{shared} of {len(test)} test examples ({share:.1%}) are also "
-                       "in the training data: the test score flatters the model", ev,
+                       f"in the training data, where {natural:.1%} of training rows repeat inside training: the test "
+                       "score flatters the model", ev,
                        "remove the duplicates from the test split (or from training) before trusting the test score")
     if conflicts > 0.01 * len(train):
         return Finding("data-duplicates", "warn", f"{conflicts} training inputs appear with two different labels",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from trainwell import rundir
+from trainwell import auto, rundir
 from trainwell.errors import UserError
 from trainwell.augment import OVERFITTING_PRESET
 from trainwell.doctor.checks import SUSPECTS, wider
@@ -361,7 +361,11 @@ def _lr_too_low(c: _Ctx) -> Finding | None:
 
 
 def _still_improving(c: _Ctx) -> Finding | None:
-    """Only for a rate that was not annealed: under a decaying schedule the last epoch is best by design."""
+    """Only for a rate that was not annealed: under a decaying schedule the last epoch is best by design;
+    unless the whole run was a few dozen updates that stopped mid-descent (`_few_steps`)."""
+    few = _few_steps(c)
+    if few is not None:
+        return few
     vl, lrs = c.col("valid_loss"), c.col("lr")
     if len(vl) < 4 or not lrs or lrs[-1] < 0.3 * max(lrs):
         return None
@@ -371,6 +375,34 @@ def _still_improving(c: _Ctx) -> Finding | None:
                        "epochs and was still falling when training stopped", c.evidence(),
                        "train longer", c.command(epochs=2 * len(vl)))
     return None
+
+
+FEW_STEPS = auto.MIN_STEPS // 10  # updates in all below which a run that is still falling stopped too soon
+
+
+def _few_steps(c: _Ctx) -> Finding | None:
+    """Too few optimizer steps: trainwell gives small data >= auto.MIN_STEPS of them; a run of a tenth of that
+    whose training error is still high and whose loss was still falling had no time to fit (batch 1,024 for 3
+    epochs on 1,300 digits: 6 updates, 45% training error). The fix is more updates: a smaller batch where an
+    epoch is a handful of steps, and the epochs for auto.MIN_STEPS."""
+    tl, te = c.col("train_loss"), c.col("train_error")
+    steps = c.h[-1].get("step") if c.h else None
+    n = ((c.run.summary or {}).get("sizes") or {}).get("train") or 0
+    if not steps or not n or len(tl) < 2 or steps >= FEW_STEPS or te[-1] < 0.15 or tl[-1] > 0.97 * tl[-2]:
+        return None
+    batch = c.cfg.batch_size or auto.BATCH
+    usual = auto.BATCH if n >= auto.SMALL_DATA else min(auto.SMALL_BATCH, n)
+    changes: dict[str, Any] = {}
+    per_epoch = math.ceil(n / batch)
+    if per_epoch < 10 and batch > usual:
+        changes["batch_size"], per_epoch = usual, math.ceil(n / usual)
+    changes["epochs"] = min(auto.MAX_EPOCHS, max(len(tl), math.ceil(auto.MIN_STEPS / per_epoch)))
+    return Finding("still-improving", "warn", f"the run made {steps} optimizer steps in all ({math.ceil(n / batch)} "
+                   f"per epoch of batch {batch}) and stopped with the training loss still falling and the training "
+                   f"error at {te[-1]:.1%}: too few updates to fit", c.evidence(steps=steps, batch_size=batch),
+                   f"more updates: trainwell gives small data at least {auto.MIN_STEPS:,}"
+                   + (f" (batch {changes['batch_size']}, {per_epoch} steps per epoch)" if "batch_size" in changes else ""),
+                   c.command(**changes))
 
 
 # Structural findings from the layer monitors count only for a run that is not fitting its training data:

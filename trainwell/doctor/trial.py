@@ -6,7 +6,10 @@ validation error 6.3% -> 2.8%").
 A trial is the run's own configuration (its data, split, model, seed) with the prescription's changes, on at most
 TRIAL_EXAMPLES training examples for as many epochs as the budget of example-passes allows (the run's schedule
 compressed into them; a prescription of more epochs gets proportionally more), scored on the run's validation
-split. Both sides start from the same seed, so the comparison is paired: the difference is the change's.
+split. Both sides start from the same seed and are scored on the same validation examples, so the comparison is
+paired: a change helps when the examples it gets right that the run's own settings got wrong outnumber the ones
+it breaks by more than the noise of that count (McNemar's: one standard error of the difference is
+sqrt(fixed + broken) / n), which is far sharper than comparing two error rates as if they were independent.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from typing import Any, Callable
 from trainwell import rundir
 from trainwell.doctor.findings import Finding, Report
 from trainwell.errors import TrainingFailed, UserError
+from trainwell.metrics import evaluate
 from trainwell.prepared import prepare
 from trainwell.trainer import Trainer
 
@@ -28,7 +32,7 @@ TRIAL_EXAMPLES = 2000   # training examples a trial uses at most
 TRIAL_BUDGET = 30_000   # example-passes (examples x epochs) a diagnosis' trial runs at most
 DOCTOR_BUDGET = 15_000  # ... and the doctor's, which runs before the user's run and should stay quick
 MAX_TRIED = 3           # distinct prescriptions tried per report, the verdict's first
-MIN_GAIN = 0.005        # and at least one standard error of the validation error: smaller is no help
+MIN_GAIN = 0.005        # and at least one standard error of the paired difference: smaller is no help
 _OVERRIDE = re.compile(r"^[a-z_]+=")
 # Not tried: a finding that measured its own prescription already (the doctor's config-suspect); the data
 # findings (a leak, duplicates, empty columns) and `collapsed` predictions on imbalanced classes, fixed for
@@ -113,28 +117,36 @@ def _short_run(source: dict[str, Any], changes: tuple[str, ...], epochs: int, ex
     else:
         prep = prepare({**source["values"], **short}, overrides=overrides)
     t = time.perf_counter()
-    trainer = Trainer(prep.model, prep.splits.without_test(), prep.config, prep.precision)
+    splits = prep.splits.without_test()
+    trainer = Trainer(prep.model, splits, prep.config, prep.precision)
     try:
-        history = trainer.fit()
-        errors = [r["valid_error"] for r in history.records if isinstance(r.get("valid_error"), (int, float))]
-        error = min(errors) if errors else 1.0
+        trainer.fit()  # ends on the epoch selection kept, as a run does
+        outputs: dict[str, Any] = {}
+        evaluate(trainer.eval_model, splits.x_valid, splits.y_valid, prep.precision, splits.preprocess,
+                 outputs=outputs)  # as validation scores it (test-time augmentation included)
+        correct = (outputs["predicted"] == splits.y_valid.cpu()).tolist()
     except (TrainingFailed, RuntimeError):  # diverged past its recoveries, or the change breaks the model's
-        error = 1.0                          # forward (a removed layer, a shape): as bad as it gets
-    return {"error": float(error), "epochs": epochs, "examples": examples, "valid": len(prep.splits.y_valid),
-            "seconds": round(time.perf_counter() - t, 1)}
+        correct = [False] * len(splits.y_valid)  # forward (a removed layer, a shape): as bad as it gets
+    error = 1 - sum(correct) / max(1, len(correct))
+    return {"error": float(error), "correct": correct, "epochs": epochs, "examples": examples,
+            "valid": len(correct), "seconds": round(time.perf_counter() - t, 1)}
 
 
 def _judge(f: Finding, changes: list[str], before: dict[str, Any], after: dict[str, Any]) -> None:
-    """Keep the command where the change lowered the validation error by more than its noise, else drop it."""
-    b, a = before["error"], after["error"]
-    noise = max(MIN_GAIN, math.sqrt(max(b * (1 - b), 1e-4) / max(1, before["valid"])))
+    """Keep the command where the change fixed more validation examples than it broke, beyond the noise of
+    that count, else drop it."""
+    b, a, n = before["error"], after["error"], max(1, before["valid"])
+    fixed = sum(1 for x, y in zip(before["correct"], after["correct"]) if y and not x)
+    broken = sum(1 for x, y in zip(before["correct"], after["correct"]) if x and not y)
+    helps = (fixed - broken) / n > max(MIN_GAIN, math.sqrt(fixed + broken) / n)
     where = f"{after['epochs']} epochs on {after['examples']:,} training examples"
     f.evidence["tried"] = {"changes": changes, "valid_error_before": round(b, 4), "valid_error_after": round(a, 4),
+                           "valid_examples": n, "fixed": fixed, "broken": broken,
                            "epochs": after["epochs"], "baseline_epochs": before["epochs"],
-                           "train_examples": after["examples"], "helps": b - a > noise}
-    if b - a > noise:
-        f.prescription += f" (tried for {where}: validation error {b:.1%} -> {a:.1%})"
+                           "train_examples": after["examples"], "helps": helps}
+    effect = f"validation error {b:.1%} -> {a:.1%}, {fixed} of {n:,} examples fixed, {broken} broken"
+    if helps:
+        f.prescription += f" (tried for {where}: {effect})"
     else:
-        f.prescription += (f" (tried {' '.join(changes)} for {where}: validation error {b:.1%} -> {a:.1%}, no "
-                           "better, so no command is printed)")
+        f.prescription += f" (tried {' '.join(changes)} for {where}: {effect}, no better, so no command is printed)"
         f.command = ""
