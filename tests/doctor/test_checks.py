@@ -471,3 +471,23 @@ def test_test_rows_copied_from_training_are_named_even_in_few_features_but_natur
     f = next(f for f in doctor(data=str(tmp_path / "coarse.npz"), lr=False, epochs=1).findings
              if f.check == "data-duplicates")
     assert f.status == "pass" and f.evidence["test_examples_also_in_train"] > 0.2 * f.evidence["test_examples"], f
+
+
+class _FunctionalReLU(nn.Module):
+    """Biases of -5 before ReLUs called as functions: every hidden unit off, the output blind to the input."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(64, 32), nn.Linear(32, 10)
+        nn.init.constant_(self.fc1.bias, -5.0)
+
+    def forward(self, x):
+        return self.fc2(torch.nn.functional.relu(self.fc1(x.flatten(1))))
+
+
+def test_dead_units_behind_a_functional_relu_are_the_cause_of_a_blind_output():
+    r = _doctor(_FunctionalReLU())
+    dead = next(f for f in r.findings if f.check == "dead-units")
+    blind = next(f for f in r.findings if f.check == "ignores-input")
+    assert dead.status == "fail" and dead.evidence["init"]["fc1"] == 1.0 and "because of the dead units" in blind.summary
+    assert r.verdict == "dead-units", r.render()

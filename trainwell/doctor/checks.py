@@ -518,6 +518,8 @@ def depth(ctx: Context, steps: int = 20) -> list[Finding]:
         spread = float((out - other).abs().max() / (out.abs().max() + 1e-12))
         phases[phase] = {"activity": act, "grad_ratios": ratios, "output_change": spread}
     dead, flow, blind = _dead(ctx, phases), _gradient_flow(ctx, phases), _ignores_input(ctx, phases)
+    if blind.status == "fail" and dead.status != "fail":  # dead behind an activation no module hook sees?
+        dead = _dead_before_functional(ctx, x) or dead
     # A layer of dead units, or a signal that fades through many saturating layers (a gradient that is
     # tiny but not 0), also leaves the output blind to the input: there, blindness is the symptom.
     fading = flow.check == "vanishing-gradients" and flow.status != "pass" and flow.evidence.get("worst_ratio", 0) > 0
@@ -542,6 +544,35 @@ def _dead(ctx: Context, phases: dict[str, Any]) -> Finding:
                        "or batch norm", ctx.command(init="kaiming") if phase == "init" else
                        ctx.command(lr=ctx.prep.config.resolved_lr() / 10, init="kaiming"))
     return Finding("dead-units", "pass", f"at most {r['dead']:.0%} dead units in a layer ({r['layer']}, {phase})", ev)
+
+
+def _dead_before_functional(ctx: Context, x: torch.Tensor) -> Finding | None:
+    """For a blind output: a hidden weight layer whose units are all <= 0 for every example, at initialisation.
+    Behind a ReLU called as a function (`F.relu`, which no module hook sees) those units are dead, and the root
+    cause is the layer's initial weights or biases (biases of -5: every unit off), not the input."""
+    net, outs, hooks = ctx.model_copy(), {}, []
+    layers = _weight_layers(net)[:-1]  # the last layer's outputs are the logits
+    for name, m in layers:
+        def f(_m: nn.Module, _inp: Any, out: torch.Tensor, name: str = name) -> None:
+            a = out.detach().float()
+            units = a.transpose(0, 1).reshape(a.shape[1], -1) if a.ndim > 2 else a.t()
+            outs[name] = float((units <= 0).all(1).float().mean())
+        hooks.append(m.register_forward_hook(f))
+    try:
+        net.eval()
+        with torch.no_grad():
+            net(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    worst = max(outs.items(), key=lambda kv: kv[1], default=None)
+    if worst is None or worst[1] < 0.9:
+        return None
+    return Finding("dead-units", "fail", f"{worst[1]:.0%} of the units of {worst[0]} are <= 0 for every example at "
+                   "initialisation: behind a ReLU they are dead, and the output cannot see the input",
+                   {"init": {k: round(v, 3) for k, v in outs.items()}, "functional": True},
+                   "the layer's initial weights or biases switch every unit off: initialise with zero biases and He "
+                   "(kaiming) weights", ctx.command(init="kaiming"))
 
 
 def _saturated(ctx: Context, phases: dict[str, Any]) -> Finding:
