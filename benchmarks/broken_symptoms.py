@@ -22,6 +22,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import broken_heldout  # noqa: E402
 import broken_models  # noqa: E402
+import broken_round3  # noqa: E402
 import doctor  # noqa: E402  (the battery: its cases name the model files and the data)
 
 
@@ -75,17 +76,23 @@ def train(net: torch.nn.Module, x: np.ndarray, y: np.ndarray, seed: int, epochs:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", default="1,2")
+    ap.add_argument("--cases", default="", help="names, comma-separated, or a prefix ending in '*' (default: all)")
     a = ap.parse_args()
     seeds = [int(s) for s in a.seeds.split(",")]
     cases = {**doctor.BROKEN, **doctor.HELDOUT}
+    if a.cases:
+        wanted = a.cases.split(",")
+        cases = {k: v for k, v in cases.items()
+                 if k in wanted or any(w.endswith("*") and k.startswith(w[:-1]) for w in wanted)}
     rows = []
     for name, (args, _) in cases.items():
         model = args[args.index("--model") + 1] if "--model" in args else ""
         if ":" not in model:
             continue
         path, function = model.rsplit(":", 1)
-        module = broken_heldout if path.endswith("broken_heldout.py") else broken_models
-        healthy = broken_heldout.healthy_net if module is broken_heldout else broken_models._mlp
+        module, healthy = {"broken_heldout.py": (broken_heldout, broken_heldout.healthy_net),
+                           "broken_round3.py": (broken_round3, broken_round3._Net)}.get(
+            os.path.basename(path), (broken_models, broken_models._mlp))
         data = args[args.index("--data") + 1]
         accs, controls, mixing = [], [], []
         for seed in seeds:

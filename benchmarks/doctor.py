@@ -24,6 +24,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODELS = os.path.join(HERE, "broken_models.py")
 HELD = os.path.join(HERE, "broken_heldout.py")
+ROUND3 = os.path.join(HERE, "broken_round3.py")
 F2K = ["--data", "fashion-mnist", "--limit-train", "2000", "--epochs", "5"]
 FAST = ["--precision", "fp32", "--device", "cpu"]
 
@@ -95,6 +96,20 @@ HELDOUT: dict[str, tuple[list[str], set[str]]] = {
                              {"still-improving", "underfitting", "lr-too-low"}),
     "ho-leak-column-penguins": (["--data", "{penguins_leak}", "--label", "species"], {"data-leak"}),
     "ho-test-in-train-wine": (["--data", "{wine_dup_test}"], {"data-duplicates"}),
+    # The third round (2026-12-02): written after the second round's rules were changed, run once, not tuned on.
+    "ho3-clamped-logits-digits": (["--data", "digits", "--model", f"{ROUND3}:clamped_logits"], {"output-activation"}),
+    "ho3-batch-softmax-breast": (["--data", "{breast_cancer}", "--model", f"{ROUND3}:batch_softmax"],
+                                 {"batch-dependence"}),
+    "ho3-frozen-zero-head-digits": (["--data", "digits", "--model", f"{ROUND3}:frozen_zero_head"],
+                                    {"frozen-parameters"}),
+    "ho3-constant-init-fashion": ([*F2K, "--model", f"{ROUND3}:constant_init"], {"symmetric-init"}),
+    "ho3-rmsprop-lr-0.1-wine": (["--data", "{wine}", "--model", "mlp", "--optimizer", "rmsprop", "--lr", "0.1",
+                                 "--recoveries", "0"], {"lr-too-high", "diverged"}),
+    "ho3-sgd-lr-1e-5-breast": (["--data", "{breast_cancer}", "--model", "mlp", "--lr", "0.00001"], {"lr-too-low"}),
+    "ho3-convnet-width-1-fashion": ([*F2K, "--model", "convnet", "--width", "1"], {"underfitting"}),
+    "ho3-noise-inputs-digits": (["--data", "{digits_noise}", "--model", "mlp"], {"chance-level"}),
+    "ho3-deep-sigmoid-wine": (["--data", "{wine}", "--model", "mlp", "--activation", "sigmoid", "--hidden",
+                               ",".join(["32"] * 12)], {"vanishing-gradients", "saturated-units"}),
 }
 HEALTHY_HELDOUT: dict[str, list[str]] = {
     "ho-wine-adam": ["--data", "{wine}", "--optimizer", "adam"],
@@ -103,6 +118,9 @@ HEALTHY_HELDOUT: dict[str, list[str]] = {
     "ho-fashion-2k-own-conv": [*F2K, "--model", f"{HELD}:healthy_net"],
     "ho-fashion-2k-own-batch-norm": [*F2K, "--model", f"{HELD}:healthy_bn_net"],
     "ho-penguins-csv": ["--data", "{penguins}", "--label", "species"],
+    "ho3-digits-adam": ["--data", "digits", "--model", "mlp", "--optimizer", "adam"],
+    "ho3-log-softmax-digits": ["--data", "digits", "--model", f"{ROUND3}:log_softmax_output"],
+    "ho3-breast-tabular": ["--data", "{breast_cancer}", "--model", "tabular"],
 }
 HEALTHY: dict[str, list[str]] = {
     "digits-mlp": ["--data", "digits", "--model", "mlp"],
@@ -139,6 +157,9 @@ def data_files(folder: str, seed: int) -> dict[str, str]:
     x, y = datasets.make_moons(1000, noise=0.2, random_state=seed)
     out["moons"] = os.path.join(folder, f"moons-{seed}.npz")
     np.savez(out["moons"], x=x.astype(np.float32), y=y)
+    out["digits_noise"] = os.path.join(folder, f"digits-noise-{seed}.npz")  # inputs that carry nothing
+    noise = np.random.default_rng(seed).uniform(0, 16, d.data.shape).astype(np.float32)
+    np.savez(out["digits_noise"], x=noise, y=d.target)
     w = datasets.load_wine()  # a test set of 60 training rows: the doctor should see them
     out["wine_dup_test"] = os.path.join(folder, "wine-dup-test.npz")
     np.savez(out["wine_dup_test"], x=w.data.astype(np.float32), y=w.target, x_test=w.data[:60].astype(np.float32),
@@ -190,7 +211,7 @@ def examine(args: list[str], out: str, name: str, tried: bool = True) -> dict:
 CONTROL = {"digits": "digits-mlp", "fashion-mnist": "fashion-2k", "{wine}": "wine", "{breast_cancer}": "breast-cancer",
            "{iris}": "iris", "{penguins}": "ho-penguins-csv", "{penguins_leak}": "ho-penguins-csv",
            "{wine_dup_test}": "wine", "{breast_shuffled}": "breast-cancer",
-           "{shuffled}": "digits-mlp"}
+           "{shuffled}": "digits-mlp", "{digits_noise}": "digits-mlp"}
 NEAR = 0.03  # fixed: the problem's code gone and test accuracy within 3 points of the control's (or above)
 
 

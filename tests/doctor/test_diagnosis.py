@@ -262,3 +262,10 @@ def test_a_run_of_a_handful_of_updates_stopped_too_soon_and_gets_smaller_batches
     assert f.evidence["steps"] == 6 and "batch_size=32" in f.command and "epochs=25" in f.command, f
     healthy = _digits(tmp_path, "default", seed=1)
     assert "still-improving" not in _problems(diagnose(healthy.dir))
+
+
+def test_a_vanishing_gradient_comes_with_the_courses_other_cure_fewer_layers_for_the_trial_to_weigh(tmp_path):
+    run = _digits(tmp_path, "deep", activation="sigmoid", hidden=[32] * 8, epochs=3, seed=1)
+    f = next(f for f in diagnose(run.dir).findings if f.check == "vanishing-gradients")
+    assert f.command.endswith("activation=relu init=kaiming")
+    assert f.alternatives == [f.command + " hidden=32,32,32"], f.alternatives  # the MLP takes no batch_norm

@@ -6,7 +6,7 @@ import pytest
 
 import trainwell
 from trainwell.doctor import Finding, Report, diagnose, try_prescriptions
-from trainwell.doctor.trial import _judge
+from trainwell.doctor.trial import _judge, _measure
 
 
 def _run(tmp_path, name="r", **kw):
@@ -57,7 +57,7 @@ def test_a_gain_counts_only_beyond_one_standard_error_of_the_paired_difference(f
     before = [False] * fixed + [True] * broken + [True] * (n - fixed - broken)
     after = [True] * fixed + [False] * broken + [True] * (n - fixed - broken)
     f = Finding("overfitting", "warn", "x", {}, "regularise", "trainwell train a=1")
-    _judge(f, ["a=1"], _side(before), _side(after))
+    _judge(f, [(f.command, ["a=1"], _measure(["a=1"], _side(before), _side(after)))])
     tried = f.evidence["tried"]
     assert tried["helps"] is helps and bool(f.command) is helps
     assert (tried["fixed"], tried["broken"], tried["valid_examples"]) == (fixed, broken, n)
@@ -115,3 +115,20 @@ def test_a_leaking_column_is_not_judged_by_the_validation_error_it_flatters(tmp_
     report = doctor(data=str(tmp_path / "leak.csv"), label="y", lr=False, epochs=2)
     f = next(f for f in report.findings if f.check == "data-leak")
     assert f.command.endswith("ignore=code") and "tried" not in f.evidence
+
+
+def test_of_several_candidate_fixes_the_one_that_helps_most_becomes_the_command():
+    n = 200
+    before = _side([False] * 40 + [True] * (n - 40))
+    f = Finding("vanishing-gradients", "fail", "x", {}, "use relu", "trainwell train a=1",
+                alternatives=["trainwell train a=1 b=2", "trainwell train c=3"])
+    results = [(f.command, ["a=1"], _measure(["a=1"], before, _side([True] * 10 + [False] * 30 + [True] * (n - 40)))),
+               (f.alternatives[0], ["a=1", "b=2"], _measure(["a=1", "b=2"], before, _side([True] * n))),
+               (f.alternatives[1], ["c=3"], _measure(["c=3"], before, _side([False] * n)))]
+    _judge(f, results)
+    assert f.command == "trainwell train a=1 b=2" and f.alternatives == []
+    assert f.evidence["tried"]["fixed"] == 40 and len(f.evidence["candidates_tried"]) == 3
+    assert "best of 3 fixes tried" in f.prescription
+    none = Finding("overfitting", "warn", "x", {}, "regularise", "trainwell train a=1", alternatives=["trainwell train c=3"])
+    _judge(none, [results[2], results[2]])
+    assert none.command == "" and "nor 1 other fix" in none.prescription

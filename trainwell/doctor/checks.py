@@ -608,7 +608,9 @@ def _gradient_flow(ctx: Context, phases: dict[str, Any]) -> Finding:
         return Finding("vanishing-gradients", "fail" if worst < 1e-5 else "warn",
                        f"the first layer's relative gradient is {worst:.1e} of the last layer's ({worst_phase})", ev,
                        "gradients vanish through depth: use ReLU instead of sigmoid/tanh, batch norm, residual "
-                       "connections, or fewer layers", ctx.command(activation="relu", init="kaiming"))
+                       "connections, or fewer layers", ctx.command(activation="relu", init="kaiming"),
+                       [c for c in [ctx.command(**v) for v in _deeper_cures(ctx.prep.spec)]
+                        if c and c != ctx.command(activation="relu", init="kaiming")])
     if worst > 1e3:
         return Finding("exploding-gradients", "warn", f"the first layer's relative gradient is {worst:.1e} times "
                        f"the last layer's ({worst_phase})", ev,
@@ -750,6 +752,20 @@ def overfit_subset(ctx: Context, steps: int = 300) -> Finding:
                    "steps, with either optimiser", ev,
                    "a model that cannot memorise a few examples is broken: check the labels match the inputs, the "
                    "model's output, and the loss")
+
+
+def _deeper_cures(spec: Any) -> list[dict[str, Any]]:
+    return [{**VANISHING_FIX, "batch_norm": True}, *shallower(spec, VANISHING_FIX)]
+
+
+VANISHING_FIX = {"activation": "relu", "init": "kaiming"}
+
+
+def shallower(spec: Any, fix: dict[str, Any]) -> list[dict[str, Any]]:
+    """The course's last cure for a vanishing gradient, fewer layers: the hidden layers cut to 3 (a 12-layer
+    sigmoid MLP on digits reached 94% with ReLU and He alone, 96.7% with 3 of its layers, the default 98%)."""
+    hidden = ((spec if isinstance(spec, dict) else {}).get("kwargs") or {}).get("hidden")
+    return [{**fix, "hidden": list(hidden[:3])}] if isinstance(hidden, (list, tuple)) and len(hidden) > 3 else []
 
 
 def wider(cfg: Any, spec: dict[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 from trainwell import auto, rundir
 from trainwell.errors import UserError
 from trainwell.augment import OVERFITTING_PRESET
-from trainwell.doctor.checks import SUSPECTS, wider
+from trainwell.doctor.checks import SUSPECTS, shallower, wider
 from trainwell.doctor.findings import Finding, Report, model_of, train_command, verdict_of
 from trainwell.optim import DEFAULT_LR
 
@@ -90,6 +90,16 @@ class _Ctx:
         if kwargs.get("batch_norm") is False:
             return {"batch_norm": True}
         return {"init": "kaiming"} if self.cfg.init != "kaiming" else {}
+
+    def others(self, command: str, *variants: dict[str, Any]) -> list[str]:
+        """The commands of other fixes for the same problem, for the trial to weigh against `command` (it keeps
+        the one that helps most); variants the model cannot take, or that come to the same command, dropped."""
+        out: list[str] = []
+        for v in variants:
+            cmd = self.command(**v)
+            if cmd and cmd != command and cmd not in out:
+                out.append(cmd)
+        return out
 
     def command_if(self, changes: dict[str, Any]) -> str:
         """The fixed run's command, or none when there is no change to make (a command that changes nothing
@@ -271,11 +281,17 @@ def _overfitting(c: _Ctx) -> Finding | None:
             changes.update(dropout=0.5, weight_decay=max(c.cfg.weight_decay * 10, 5e-3))
         trend = (f"validation loss rose {vl[-1] / min(vl) - 1:.0%} after epoch {best + 1}" if rising
                  else "the training set is learned by heart")
+        # Which cure is best depends on the data and the model (300 digits: augmentation, or dropout?): the
+        # trial weighs the other regularisers against the first.
+        regularise = {"dropout": 0.5, "weight_decay": max(c.cfg.weight_decay * 10, 5e-3)}
+        other = [regularise, {"dropout": 0.2, "weight_decay": max(c.cfg.weight_decay * 10, 5e-4)}]
+        if "augment" in changes:
+            other = [regularise, {**changes, **regularise}]
         return Finding("overfitting", "warn", f"training error {te[-1]:.1%} vs best validation error {min(ve):.1%}; "
                        + trend, c.evidence(),
                        ("more data: augment the training images" if "augment" in changes else
                         "regularise: dropout, weight decay") + " (or collect more data); selection already keeps "
-                       "the best epoch", c.command(**changes))
+                       "the best epoch", c.command(**changes), c.others(c.command(**changes), *other))
     return None
 
 
@@ -470,11 +486,13 @@ def _structure(c: _Ctx) -> list[Finding]:
         ratio = _median(ratios)
         ev = c.evidence(first_over_last_relative_gradient=float(f"{ratio:.3g}"))
         if ratio < 1e-3:
+            fix = {"activation": "relu", "init": "kaiming"}
             out.append(Finding("vanishing-gradients", "fail" if ratio < 1e-5 else "warn",
                                f"the first layer's relative gradient is {ratio:.1e} of the last layer's, and the "
                                f"training error stays at {te[-1]:.1%}", ev,
                                "gradients vanish through depth: ReLU instead of sigmoid/tanh, batch norm, residual "
-                               "connections, or fewer layers", c.command(activation="relu", init="kaiming")))
+                               "connections, or fewer layers", c.command(**fix),
+                               c.others(c.command(**fix), {**fix, "batch_norm": True}, *shallower((c.run.spec or {}).get("model"), fix))))
         elif ratio > 1e3:
             out.append(Finding("exploding-gradients", "warn",
                                f"the first layer's relative gradient is {ratio:.1e} times the last layer's, and the "

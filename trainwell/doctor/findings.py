@@ -57,6 +57,7 @@ class Finding:
     evidence: dict[str, Any] = field(default_factory=dict)
     prescription: str = ""        # what to do, in words
     command: str = ""             # the same run with the fix, ready to paste
+    alternatives: list[str] = field(default_factory=list)  # other fixes for it: the trial keeps the one that helps most
 
     def __post_init__(self) -> None:
         assert self.check in CODES, self.check
@@ -95,6 +96,7 @@ class Report:
                 lines.append(f"{f.check}: {f.prescription}")
                 if f.command:
                     lines.append(f"  {f.command}")
+                lines += [f"  or: {a}" for a in f.alternatives]
         lines.append("")
         lines.append(f"verdict: {self.verdict} ({CODES[self.verdict]})")
         return "\n".join(lines)

@@ -31,7 +31,7 @@ __all__ = ["try_prescriptions", "try_before_run"]
 TRIAL_EXAMPLES = 2000   # training examples a trial uses at most
 TRIAL_BUDGET = 30_000   # example-passes (examples x epochs) a diagnosis' trial runs at most
 DOCTOR_BUDGET = 15_000  # ... and the doctor's, which runs before the user's run and should stay quick
-MAX_TRIED = 3           # distinct prescriptions tried per report, the verdict's first
+MAX_TRIED = 4           # distinct prescriptions tried per report, the verdict's (and its alternatives) first
 MIN_GAIN = 0.005        # and at least one standard error of the paired difference: smaller is no help
 _OVERRIDE = re.compile(r"^[a-z_]+=")
 # Not tried: a finding that measured its own prescription already (the doctor's config-suspect); the data
@@ -77,22 +77,27 @@ def _try(report: Report, run: Callable[[tuple[str, ...], int], dict[str, Any]], 
     tried: dict[tuple[str, ...], dict[str, Any]] = {}
     baseline: dict[str, Any] | None = None
     for f in report.problems():
-        changes = _changes(f.command)
         measured = "subset_error_tried" in f.evidence  # the doctor's config-suspect tried it already
-        if changes is None or measured or f.check in UNTRIED or f.check.startswith("data-") or \
-                (len(tried) >= MAX_TRIED and tuple(changes) not in tried):
+        if measured or f.check in UNTRIED or f.check.startswith("data-"):
             continue
-        try:
-            if baseline is None:
-                baseline = run((), epochs)
-            key = tuple(changes)
-            if key not in tried:  # a prescription of more epochs: as many more in the trial
-                asked = next((int(c.split("=", 1)[1]) for c in key if c.startswith("epochs=")), None)
-                tried[key] = run(key, max(1, round(asked * epochs / run_epochs)) if asked else epochs)
-        except UserError as e:  # in-memory data, a moved model file: the prescription stays untried
-            report.meta["tried"] = f"prescriptions not tried: {str(e).splitlines()[0]}"
-            return report
-        _judge(f, changes, baseline, tried[key])
+        results = []  # (changes, measurement) of each candidate fix of this finding: its command, then alternatives
+        for command in [f.command, *f.alternatives]:
+            changes = _changes(command)
+            if changes is None or (len(tried) >= MAX_TRIED and tuple(changes) not in tried):
+                continue
+            try:
+                if baseline is None:
+                    baseline = run((), epochs)
+                key = tuple(changes)
+                if key not in tried:  # a prescription of more epochs: as many more in the trial
+                    asked = next((int(c.split("=", 1)[1]) for c in key if c.startswith("epochs=")), None)
+                    tried[key] = run(key, max(1, round(asked * epochs / run_epochs)) if asked else epochs)
+            except UserError as e:  # in-memory data, a moved model file: the prescription stays untried
+                report.meta["tried"] = f"prescriptions not tried: {str(e).splitlines()[0]}"
+                return report
+            results.append((command, changes, _measure(changes, baseline, tried[key])))
+        if results:
+            _judge(f, results)
     if baseline is not None:
         report.meta["tried"] = (f"each prescription run for {epochs} epochs on {examples:,} training examples "
                                 "beside the run's own settings")
@@ -132,21 +137,36 @@ def _short_run(source: dict[str, Any], changes: tuple[str, ...], epochs: int, ex
             "valid": len(correct), "seconds": round(time.perf_counter() - t, 1)}
 
 
-def _judge(f: Finding, changes: list[str], before: dict[str, Any], after: dict[str, Any]) -> None:
-    """Keep the command where the change fixed more validation examples than it broke, beyond the noise of
-    that count, else drop it."""
-    b, a, n = before["error"], after["error"], max(1, before["valid"])
+def _measure(changes: list[str], before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """One change against the run's own settings on the same validation examples: it helps where it fixed more
+    examples than it broke, beyond the noise of that count."""
+    n = max(1, before["valid"])
     fixed = sum(1 for x, y in zip(before["correct"], after["correct"]) if y and not x)
     broken = sum(1 for x, y in zip(before["correct"], after["correct"]) if x and not y)
-    helps = (fixed - broken) / n > max(MIN_GAIN, math.sqrt(fixed + broken) / n)
-    where = f"{after['epochs']} epochs on {after['examples']:,} training examples"
-    f.evidence["tried"] = {"changes": changes, "valid_error_before": round(b, 4), "valid_error_after": round(a, 4),
-                           "valid_examples": n, "fixed": fixed, "broken": broken,
-                           "epochs": after["epochs"], "baseline_epochs": before["epochs"],
-                           "train_examples": after["examples"], "helps": helps}
-    effect = f"validation error {b:.1%} -> {a:.1%}, {fixed} of {n:,} examples fixed, {broken} broken"
-    if helps:
-        f.prescription += f" (tried for {where}: {effect})"
+    return {"changes": changes, "valid_error_before": round(before["error"], 4),
+            "valid_error_after": round(after["error"], 4), "valid_examples": n, "fixed": fixed, "broken": broken,
+            "epochs": after["epochs"], "baseline_epochs": before["epochs"], "train_examples": after["examples"],
+            "helps": (fixed - broken) / n > max(MIN_GAIN, math.sqrt(fixed + broken) / n)}
+
+
+def _judge(f: Finding, results: list[tuple[str, list[str], dict[str, Any]]]) -> None:
+    """Keep the candidate that helped most (the most examples fixed net of those broken) as the command, with its
+    measurement; with none that helped, no command, and the measurement of the first says why."""
+    helping = [r for r in results if r[2]["helps"]]
+    command, changes, m = max(helping, key=lambda r: r[2]["fixed"] - r[2]["broken"]) if helping else results[0]
+    f.evidence["tried"] = m
+    if len(results) > 1:
+        f.evidence["candidates_tried"] = [r[2] for r in results]
+    where = f"{m['epochs']} epochs on {m['train_examples']:,} training examples"
+    effect = (f"validation error {m['valid_error_before']:.1%} -> {m['valid_error_after']:.1%}, {m['fixed']} of "
+              f"{m['valid_examples']:,} examples fixed, {m['broken']} broken")
+    others = f", best of {len(results)} fixes tried" if len(results) > 1 else ""
+    f.alternatives = []
+    if m["helps"]:
+        f.command = command
+        f.prescription += f" (tried for {where}: {effect}{others})"
     else:
-        f.prescription += f" (tried {' '.join(changes)} for {where}: {effect}, no better, so no command is printed)"
+        f.prescription += (f" (tried {' '.join(changes)} for {where}: {effect}, no better"
+                           + (f", nor {len(results) - 1} other fix(es)" if len(results) > 1 else "")
+                           + ", so no command is printed)")
         f.command = ""

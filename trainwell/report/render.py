@@ -149,6 +149,8 @@ def verdict(diag: dict[str, Any] | None) -> str:
             line += f'<br>{esc(f["prescription"])}'
         if f.get("command"):
             line += f'<br>try: <code>{esc(f["command"])}</code>'
+        for other in f.get("alternatives") or []:  # untried (--no-try): the other fixes, for the reader to weigh
+            line += f'<br>or: <code>{esc(other)}</code>'
         items.append(line + "</li>")
     return (f'<div id="verdict" class="verdict {level}"><div class="v">diagnosis: {esc(v)}</div>'
             f'<div>{esc(diag.get("meaning", ""))}</div>' + (f"<ul>{''.join(items)}</ul>" if items else "") + "</div>")
