@@ -14,7 +14,7 @@ ROOT = Path(trainwell.__file__).parent
 # Bottom to top. A name is a module, or a package (all of its modules). Within one layer, imports may go
 # either way as long as they make no cycle.
 LAYERS: list[list[str]] = [
-    ["errors", "version", "history", "optim", "augment", "checkpoint", "distributed", "divergence"],  # leaves
+    ["errors", "version", "eager", "history", "optim", "augment", "checkpoint", "distributed", "divergence"],  # leaves
     ["data", "models"],                                     # what the user brings, and what we build
     ["config", "auto", "metrics", "tta", "precision"],      # one validated config; defaults from the data
     ["callbacks", "rundir", "samples"],                     # hooks; the run directory's one owner

@@ -111,3 +111,28 @@ def test_schedule_sets_the_same_rates_as_torch_lambdalr_and_resumes():
     again = Schedule(ours, mult)
     again.load_state_dict(sched.state_dict())
     assert again.t == 50 and ours.param_groups[0]["lr"] == pytest.approx(0.05 * mult(50))
+
+
+def test_training_and_counting_flops_never_import_torch_dynamo():
+    """torch._dynamo costs 1.3 s to import and nothing here compiles (trainwell/eager.py): a fresh process that
+    builds, steps, saves and reloads every optimizer, and counts a model's FLOPs, must not import it."""
+    import subprocess
+    import sys
+
+    code = """
+import sys, torch
+from torch import nn
+from trainwell.optim import OPTIMIZERS, build_optimizer
+from trainwell.capacity import forward_flops, training_flops
+net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+for name in OPTIMIZERS:
+    opt = build_optimizer(name, net.parameters(), 0.01, 0.9, 1e-4)
+    nn.functional.cross_entropy(net(torch.randn(5, 4)), torch.tensor([0, 1, 2, 0, 1])).backward()
+    opt.step()
+    opt.zero_grad()
+    opt.load_state_dict(opt.state_dict())
+assert forward_flops(net, [4]) > 0 and training_flops(net, [4], 3) > 0
+assert "torch._dynamo" not in sys.modules, "torch._dynamo was imported"
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-800:]

@@ -15,11 +15,13 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import FlopCounterMode, _FlopCounterMode  # the mode that counts
 
-from trainwell import checkpoint
+from trainwell import checkpoint, eager
 from trainwell.models import count_params
 from trainwell.trainer import Trainer
+
+eager.skip_dynamo_marks(_FlopCounterMode)  # counting FLOPs imported torch._dynamo: 1.3 s (eager.py)
 
 
 def layer_table(model: nn.Module, input_shape: list[int]) -> list[dict[str, Any]]:

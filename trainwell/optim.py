@@ -18,6 +18,8 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
+from trainwell import eager
+
 # The one registry of optimizer names: name -> (torch.optim class name, fixed keyword arguments).
 # torch is imported only when one is built, so that `trainwell --help` can list the names instantly.
 OPTIMIZERS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -50,7 +52,29 @@ def build_optimizer(name: str, params, lr: float, momentum: float, weight_decay:
     kwargs = {k: momentum if v is None else v for k, v in fixed.items()}
     if fused and cls_name in _FUSED:
         kwargs["fused"] = True
-    return getattr(torch.optim, cls_name)(groups, lr=lr, **kwargs)
+    eager.skip_dynamo_marks(torch.optim.Optimizer)
+    return _eager_step(getattr(torch.optim, cls_name)(groups, lr=lr, **kwargs))
+
+
+def _eager_step(optimizer):
+    """`step` as the optimizer's own method under no_grad, without torch's wrappers: the graph break for
+    torch.compile, which imports torch._dynamo on every call (see eager.py), and the step hooks, which
+    trainwell registers none of."""
+    import inspect
+    import types
+
+    import torch
+
+    method = inspect.unwrap(type(optimizer).step)
+    if method is type(optimizer).step:
+        return optimizer
+
+    def step(self, closure=None):
+        with torch.no_grad():
+            return method(self, closure)
+
+    optimizer.step = types.MethodType(step, optimizer)  # bound, as torch's LR schedulers expect to find it
+    return optimizer
 
 
 def _cosine(p: float, final: float) -> float:
