@@ -491,3 +491,16 @@ def test_dead_units_behind_a_functional_relu_are_the_cause_of_a_blind_output():
     blind = next(f for f in r.findings if f.check == "ignores-input")
     assert dead.status == "fail" and dead.evidence["init"]["fc1"] == 1.0 and "because of the dead units" in blind.summary
     assert r.verdict == "dead-units", r.render()
+
+
+def test_relu_inputs_exactly_zero_are_kinks_not_a_wrong_backward():
+    """A zero-bias conv over patches that an earlier ReLU zeroed puts ReLU inputs at exactly 0, where the left and
+    right differences part: such entries have no derivative to check (convnet --width 1 on Fashion-MNIST failed here)."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 1, 3, padding=1), nn.ReLU(),
+                        nn.Flatten(), nn.Linear(64, 10))
+    nn.init.constant_(net[0].bias, -3.0)  # the first layer off over most pixels: blank patches for the second
+    nn.init.zeros_(net[2].bias)           # ... whose outputs there are exactly its bias, 0
+    r = _doctor(net)
+    f = next(f for f in r.findings if f.check == "gradient-check")
+    assert f.status == "pass" and f.evidence["entries_on_a_kink"] > 0, f

@@ -31,6 +31,7 @@ __all__ = ["try_prescriptions", "try_before_run"]
 TRIAL_EXAMPLES = 2000   # training examples a trial uses at most
 TRIAL_BUDGET = 30_000   # example-passes (examples x epochs) a diagnosis' trial runs at most
 DOCTOR_BUDGET = 15_000  # ... and the doctor's, which runs before the user's run and should stay quick
+DOCTOR_SECONDS = 12.0   # and no further candidate starts once the doctor's trials have taken this long
 MAX_TRIED = 4           # distinct prescriptions tried per report, the verdict's (and its alternatives) first
 MIN_GAIN = 0.005        # and at least one standard error of the paired difference: smaller is no help
 _OVERRIDE = re.compile(r"^[a-z_]+=")
@@ -68,20 +69,28 @@ def try_before_run(prep: Any, report: Report) -> Report:
     def run_with(changes: tuple[str, ...], epochs: int) -> dict[str, Any]:
         return _short_run({"values": values}, changes, epochs, examples)
 
-    return _try(report, run_with, examples, values.get("epochs") or 1, DOCTOR_BUDGET)
+    return _try(report, run_with, examples, values.get("epochs") or 1, DOCTOR_BUDGET, DOCTOR_SECONDS)
 
 
 def _try(report: Report, run: Callable[[tuple[str, ...], int], dict[str, Any]], examples: int, run_epochs: int,
-         budget: int) -> Report:
+         budget: int, seconds: float | None = None) -> Report:
+    """`seconds`: once the trials have taken this long, the remaining prescriptions stay untried (printed as
+    they are, and said so), the verdict's first having been tried."""
     epochs = max(2, min(run_epochs, round(budget / examples)))
     tried: dict[tuple[str, ...], dict[str, Any]] = {}
     baseline: dict[str, Any] | None = None
+    start, untried = time.perf_counter(), 0
     for f in report.problems():
+        if seconds is not None and tried and time.perf_counter() - start > seconds:
+            untried += bool(f.command)
+            continue
         measured = "subset_error_tried" in f.evidence  # the doctor's config-suspect tried it already
         if measured or f.check in UNTRIED or f.check.startswith("data-"):
             continue
         results = []  # (changes, measurement) of each candidate fix of this finding: its command, then alternatives
         for command in [f.command, *f.alternatives]:
+            if seconds is not None and results and time.perf_counter() - start > seconds:
+                break  # the first candidate measured; the time for the others is spent
             changes = _changes(command)
             if changes is None or (len(tried) >= MAX_TRIED and tuple(changes) not in tried):
                 continue
@@ -100,7 +109,9 @@ def _try(report: Report, run: Callable[[tuple[str, ...], int], dict[str, Any]], 
             _judge(f, results)
     if baseline is not None:
         report.meta["tried"] = (f"each prescription run for {epochs} epochs on {examples:,} training examples "
-                                "beside the run's own settings")
+                                "beside the run's own settings"
+                                + (f"; {untried} more not tried, the trials' {seconds:.0f} s being spent" if untried
+                                   else ""))
     return report
 
 
