@@ -132,3 +132,20 @@ def test_of_several_candidate_fixes_the_one_that_helps_most_becomes_the_command(
     none = Finding("overfitting", "warn", "x", {}, "regularise", "trainwell train a=1", alternatives=["trainwell train c=3"])
     _judge(none, [results[2], results[2]])
     assert none.command == "" and "nor 1 other fix" in none.prescription
+
+
+def test_once_the_trials_time_is_spent_the_remaining_prescriptions_stay_untried_and_printed():
+    from trainwell.doctor.trial import _try
+
+    calls = []
+
+    def run(changes, epochs):
+        calls.append(changes)
+        return {**_side([bool(changes)] * 100), "epochs": epochs, "examples": 100}
+
+    first = Finding("lr-too-high", "fail", "x", {}, "lower it", "trainwell train lr=0.01")
+    second = Finding("dead-units", "warn", "x", {}, "He init", "trainwell train init=kaiming")
+    report = _try(Report("lr-too-high", [first, second]), run, 100, 4, 400, seconds=0.0)
+    assert calls == [(), ("lr=0.01",)] and first.evidence["tried"]["helps"]
+    assert "tried" not in second.evidence and second.command == "trainwell train init=kaiming"
+    assert "1 more not tried" in report.meta["tried"]
