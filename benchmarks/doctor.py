@@ -6,7 +6,7 @@ diagnosis' verdict. Right: the answer is one of the case's codes. Then the presc
 is run as printed; fixed: the problem's code is gone from doctor and diagnosis of the new run, and its
 test accuracy is higher. Healthy cases: any warning or failure is a false alarm.
 
-    python benchmarks/doctor.py --battery all   # 44 broken kinds + 13 healthy set-ups (tuning and held-out halves)
+    python benchmarks/doctor.py --battery all   # 53 broken kinds + 16 healthy set-ups (tuning and held-out halves)
     python benchmarks/doctor.py --seeds 0 --cases lr-far-too-high,zero-init
 """
 from __future__ import annotations
