@@ -13,7 +13,8 @@ from torch import nn
 
 
 class _Net(nn.Module):
-    """Two conv layers for images, or one hidden layer for vectors, then a linear layer; ReLUs as modules."""
+    """Two conv layers for images, or one hidden layer for vectors, then a linear layer. Like broken_heldout._Net,
+    but with its ReLUs as modules (that file calls F.relu on purpose, for a bug only functional ReLUs hide)."""
 
     def __init__(self, input_shape, num_classes, width=16):
         super().__init__()

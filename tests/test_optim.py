@@ -136,3 +136,16 @@ assert "torch._dynamo" not in sys.modules, "torch._dynamo was imported"
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-800:]
+
+
+def test_a_step_hook_still_runs_through_the_eager_step():
+    """The eager step skips torch's wrapper (trainwell/eager.py), but a hook someone registers still runs."""
+    import torch
+
+    p = torch.nn.Parameter(torch.ones(3))
+    opt = build_optimizer("sgd", [p], lr=0.1, momentum=0.0, weight_decay=0.0)
+    seen = []
+    opt.register_step_post_hook(lambda o, args, kwargs: seen.append(1))
+    p.grad = torch.ones(3)
+    opt.step()
+    assert seen == [1] and torch.allclose(p.detach(), torch.full((3,), 0.9))

@@ -57,19 +57,24 @@ def build_optimizer(name: str, params, lr: float, momentum: float, weight_decay:
 
 
 def _eager_step(optimizer):
-    """`step` as the optimizer's own method under no_grad, without torch's wrappers: the graph break for
-    torch.compile, which imports torch._dynamo on every call (see eager.py), and the step hooks, which
-    trainwell registers none of."""
+    """`step` as the optimizer's own method under no_grad, without torch's wrapper, whose graph break for
+    torch.compile imports torch._dynamo on every call (see eager.py). The wrapper also runs step hooks:
+    trainwell registers none, and where a callback has, the step goes through torch's wrapper after all."""
     import inspect
     import types
 
     import torch
+    from torch.optim import optimizer as torch_optimizer
 
-    method = inspect.unwrap(type(optimizer).step)
-    if method is type(optimizer).step:
+    wrapped = type(optimizer).step
+    method = inspect.unwrap(wrapped)
+    if method is wrapped:
         return optimizer
 
     def step(self, closure=None):
+        if (self._optimizer_step_pre_hooks or self._optimizer_step_post_hooks
+                or torch_optimizer._global_optimizer_pre_hooks or torch_optimizer._global_optimizer_post_hooks):
+            return wrapped(self, closure)
         with torch.no_grad():
             return method(self, closure)
 

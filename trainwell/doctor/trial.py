@@ -81,11 +81,11 @@ def _try(report: Report, run: Callable[[tuple[str, ...], int], dict[str, Any]], 
     baseline: dict[str, Any] | None = None
     start, untried = time.perf_counter(), 0
     for f in report.problems():
-        if seconds is not None and tried and time.perf_counter() - start > seconds:
-            untried += bool(f.command)
-            continue
         measured = "subset_error_tried" in f.evidence  # the doctor's config-suspect tried it already
         if measured or f.check in UNTRIED or f.check.startswith("data-"):
+            continue
+        if seconds is not None and tried and time.perf_counter() - start > seconds:
+            untried += _changes(f.command) is not None
             continue
         results = []  # (changes, measurement) of each candidate fix of this finding: its command, then alternatives
         for command in [f.command, *f.alternatives]:
