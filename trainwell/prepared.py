@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from trainwell import auto, distributed, optim, rundir
-from trainwell.capacity import epochs_within
+from trainwell.capacity import epochs_within, forward_flops
 from trainwell.checkpoint import has_checkpoint
 from trainwell.config import RESUME_SAFE, Config, build_config, load_yaml
 from trainwell.data.sources import Source, check_source, load_source
@@ -105,8 +105,9 @@ def prepare(config: Config | dict | None = None, *, model: str | nn.Module | Non
             spec["outputs"] = cfg.outputs
     net = initialise(net, cfg.init)
     _check_forward(net, splits, spec)
-    precision = choose_precision(distributed.device_for(w, cfg.device), cfg.precision,
-                       any(isinstance(m, nn.Conv2d) for m in net.modules()))
+    is_conv = any(isinstance(m, nn.Conv2d) for m in net.modules())
+    precision = choose_precision(distributed.device_for(w, cfg.device), cfg.precision, is_conv,
+                                 None if is_conv or cfg.precision != "auto" else _step_flops(net, splits, cfg))
     lr_found = None
     if cfg.lr == "auto":  # the course's protocol on a subset, on copies of the model; config.yaml keeps the pick
         lr_found = lr_range(Prepared(run_dir, resuming, cfg, splits, net, spec, precision, choices))
@@ -125,6 +126,14 @@ def prepare(config: Config | dict | None = None, *, model: str | nn.Module | Non
     prep = Prepared(run_dir, resuming, cfg, splits, net, spec, precision, choices, lr_found, restart)
     Trainer.selection_metric(prep.config, prep.splits)  # the monitor names a metric this run will really record
     return prep
+
+
+def _step_flops(net: nn.Module, splits: Splits, cfg: Config) -> float | None:
+    """Forward FLOPs of one training batch (None where a model cannot be counted: the precision stays bf16)."""
+    try:
+        return float(forward_flops(net, list(splits.preprocess.shape))) * cfg.batch_size
+    except Exception:  # a user's model the counter cannot trace is not an error here
+        return None
 
 
 def _locate(w: distributed.World, out: str, name: str | None, resume: str | None,

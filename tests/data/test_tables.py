@@ -223,3 +223,19 @@ def test_an_ensemble_of_table_runs_with_other_columns_scores_each_with_its_own(t
     r = trainwell.evaluate_ensemble([a.dir, b.dir])
     assert r["examples"] == a.summary["sizes"]["test"]
     assert [m["loss"] for m in r["members"]] == pytest.approx([a.summary["test"]["loss"], b.summary["test"]["loss"]])
+
+
+def test_a_table_in_memory_is_preprocessed_once_to_the_same_inputs_a_batch_gets():
+    """The trainer preprocesses a small table whole (a training step was ~15% preprocessing); every batch must
+    see the values a batch-at-a-time preprocessing gives, to the bit; a table too large stays a batch at a time."""
+    from trainwell.prepared import prepare
+    from trainwell.trainer import READY_VALUES, ready_inputs
+
+    prep = prepare(data=PENGUINS_RAW, label="Species", **{k: v for k, v in QUICK.items() if k != "quiet"})
+    s = prep.splits
+    whole = ready_inputs(s.x_train, s.preprocess)
+    idx = torch.randperm(len(s.y_train), generator=torch.Generator().manual_seed(0))[:41]
+    assert torch.equal(whole[idx], s.preprocess.apply(s.x_train[idx]))
+    assert torch.isfinite(whole).all() and whole.shape == (len(s.y_train), s.preprocess.shape[0])
+    assert ready_inputs(s.x_train[:1].expand(READY_VALUES // s.preprocess.shape[0] + 1, -1), s.preprocess) is None
+    assert ready_inputs(torch.zeros(4, 1, 8, 8), None) is None  # images: normalised a batch at a time
