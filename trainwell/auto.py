@@ -42,6 +42,9 @@ TABLE_DROPOUT = 0.15
 # seeds, tuning half 83.00% against 83.07% with every input embedded, held-out 84.72 against 84.66%, and up to
 # 1.4x less wall time on the largest tables (diamonds 13.7 s against 18.7 s).
 TABLE_EMBED_ROWS = 3000
+# Tables: the least number of epochs and of optimizer steps (the other inputs keep EPOCHS and MIN_STEPS).
+TABLE_MIN_EPOCHS = EPOCHS
+TABLE_MIN_STEPS = MIN_STEPS
 # Larger image sets with the conv net `auto` picks: the recipe that reached 94% Fashion-MNIST test
 # accuracy within the wall time of the earlier default (10 epochs of the 32-wide net at batch 128: 93.63%),
 # measured side by side by benchmarks/recipes.py (94.10% in 0.76x the time; 94.06% at lr 0.1 in 0.87x;
@@ -165,9 +168,11 @@ def resolve(cfg: Config, splits: Splits, user_model: Any = None) -> tuple[Config
         reasons["epochs"] = f"{changes['epochs']}: the recipe of the {IMAGE_RECIPE['width']}-wide conv net (see width)"
     elif cfg.epochs is None:
         steps = math.ceil(n / changes.get("batch_size", cfg.batch_size))
-        changes["epochs"] = min(MAX_EPOCHS, max(EPOCHS, math.ceil(MIN_STEPS / steps)))
-        if changes["epochs"] > EPOCHS:
-            reasons["epochs"] = (f"{changes['epochs']}: {steps} steps per epoch; small data gets >= {MIN_STEPS} "
+        table = splits.preprocess.kind == "table"
+        least, min_steps = (TABLE_MIN_EPOCHS, TABLE_MIN_STEPS) if table else (EPOCHS, MIN_STEPS)
+        changes["epochs"] = min(MAX_EPOCHS, max(least, math.ceil(min_steps / steps)))
+        if changes["epochs"] > least:
+            reasons["epochs"] = (f"{changes['epochs']}: {steps} steps per epoch; small data gets >= {min_steps} "
                                  f"optimizer steps (at most {MAX_EPOCHS} epochs), selected on validation")
     if cfg.lr is None:
         base = optim.DEFAULT_LR[cfg.optimizer]

