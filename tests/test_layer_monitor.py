@@ -83,3 +83,22 @@ def test_resumed_run_has_the_same_monitor_records(tmp_path):
 def test_default_interval():
     assert default_every(40) == 50 and default_every(844) == 211
     assert isinstance(LayerMonitor(), Callback)
+
+
+def test_renewing_the_latest_snapshot_less_often_leaves_the_final_files_the_same(tmp_path, monkeypatch):
+    """The latest snapshot and the files are renewed at most every WRITE_EVERY_S seconds, and at the last epoch:
+    what the run leaves is what renewing them every epoch leaves."""
+    from safetensors.torch import load_file
+
+    from trainwell.callbacks import layers
+
+    runs = {}
+    for name, every_s in (("each", 0.0), ("last", 1e9)):
+        monkeypatch.setattr(layers, "WRITE_EVERY_S", every_s)
+        runs[name] = _train(tmp_path, name, epochs=4, monitor_every=5)
+    a, b = runs["each"].dir, runs["last"].dir
+    assert rundir.read_monitors(a) == rundir.read_monitors(b)
+    for f in ("filters.safetensors", "units.safetensors"):
+        fa, fb = load_file(f"{a}/{f}"), load_file(f"{b}/{f}")
+        assert fa.keys() == fb.keys() and all(torch.equal(fa[k], fb[k]) for k in fa)
+    assert any(k.startswith("latest/") for k in load_file(f"{b}/units.safetensors"))
