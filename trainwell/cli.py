@@ -95,8 +95,8 @@ TRAIN_FLAGS = [
     ("--schedule", "schedule", str, "{choices}"),
     ("--warmup", "warmup", float, "fraction of training spent warming up the learning rate"),
     ("--final-lr-fraction", "final_lr_fraction", float, "lr at the end / peak lr (the course's ~100x decay)"),
-    ("--epochs", "epochs", str, "epochs (auto: 10, or more on small data so that it gets >= {min_steps} "
-     "optimizer steps, at most {max_epochs} epochs)"),
+    ("--epochs", "epochs", str, "epochs (auto: 10, {table_epochs} for a table, or more on small data so "
+     "that it gets >= {min_steps} optimizer steps, at most {max_epochs} epochs)"),
     ("--time-budget", "time_budget", float, "seconds of training + validation: with auto epochs, the epochs "
      "that fit it (measured on this device); training stops once it is spent"),
     ("--batch-size", "batch_size", str, "mini-batch size, 1 = per-example SGD (auto: {batch}, or {small_batch} "
@@ -140,6 +140,7 @@ def _flag_help(key: str, text: str) -> str:
     text = text.format(choices=" | ".join(choices.get(key, ())),
                        lr_defaults=", ".join(f"{k} {v:g}" for k, v in optim.DEFAULT_LR.items()),
                        min_steps=auto.MIN_STEPS, max_epochs=auto.MAX_EPOCHS, batch=auto.BATCH,
+                       table_epochs=auto.TABLE_MIN_EPOCHS,
                        small_batch=auto.SMALL_BATCH, small_data=f"{auto.SMALL_DATA:,}")
     default = {f.name: f.default for f in fields(config.Config)}[key]
     if "(auto:" in text:
