@@ -118,7 +118,8 @@ TRAIN_FLAGS = [
     ("--split-seed", "split_seed", int, "seed of the validation and test splits alone, so that runs differing only "
      "in --seed hold out the same examples (and can be ensembled)"),
     ("--device", "device", str, "{choices}"),
-    ("--precision", "precision", str, "{choices} (auto: bf16 where the hardware has bf16 units)"),
+    ("--precision", "precision", str, "{choices} (auto: bf16 where the hardware has bf16 units; on a CPU "
+     "a small dense model, such as a table's MLP, stays fp32, which is faster there)"),
     ("--compile", "compile", str, "torch.compile the model: true | false"),
     ("--threads", "threads", int, "CPU threads (0: torch's default, one per core)"),
     ("--checkpoint-every", "checkpoint_every", int, "steps between mid-epoch checkpoints (0 = epoch ends only)"),
