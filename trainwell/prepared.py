@@ -20,6 +20,7 @@ from trainwell.checkpoint import has_checkpoint
 from trainwell.config import RESUME_SAFE, Config, build_config, load_yaml
 from trainwell.data.sources import Source, check_source, load_source
 from trainwell.data.splits import Splits, make_splits
+from trainwell.data.tables import heavy_note
 from trainwell.errors import UserError
 from trainwell.lr_protocol import describe, lr_range
 from trainwell.models import ARCH_FIELDS, build_model, initialise, model_spec, options_taken, with_outputs
@@ -86,6 +87,8 @@ def prepare(config: Config | dict | None = None, *, model: str | nn.Module | Non
     if cfg.skip_bad_images and src.kind != "image":
         raise UserError(f"--skip-bad-images: applies to image folders; {cfg.data} is not one")
     choices = {**src.choices, **choices}  # what loading decided from the data (a table's columns, an image size)
+    if "columns" in choices and splits.preprocess.table is not None:  # and what fitting on the training rows did
+        choices["columns"] += heavy_note(splits.preprocess.table)
     if cfg.tta != "none" and splits.preprocess.kind != "image":
         raise UserError(f"tta={cfg.tta}: mirrors images, but {cfg.data} holds feature vectors; use tta=none")
     if not run_dir:

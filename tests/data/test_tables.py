@@ -12,7 +12,7 @@ import torch
 import trainwell
 from trainwell.cli import main
 from trainwell.data import load_source
-from trainwell.data.tables import Column, apply_table, fit_table
+from trainwell.data.tables import Column, apply_table, fit_table, table_width
 from trainwell.errors import UserError
 
 PENGUINS_RAW = str(importlib.resources.files("palmerpenguins") / "data" / "penguins-raw.csv")  # real, and messy
@@ -165,6 +165,53 @@ def test_fit_and_apply_golden_values():
     assert out[0].tolist() == pytest.approx([v / math.sqrt(1 + (v / 3) ** 2), 0, 0, 0, 0, 1])
     assert out[1].tolist() == pytest.approx([0, 1, 0, 0, 0, 1])   # missing number: the median, flagged
     assert out[2].tolist() == pytest.approx([0, 0, 0, 0, 1, 0])   # missing category: its own slot
+
+
+def test_a_heavy_tailed_number_gets_the_normal_score_of_its_rank_among_training_quantiles_beside_it():
+    """A column mixing sizes (growth rates, GDPs per head, GDPs) is squashed by the smooth clip; past the rule
+    (over 1% of training values beyond 5 IQR, or a quarter packed into under 5% of the IQR) it also gets, as one
+    more input, the normal score of its rank among the training quantiles: orders of magnitude stay apart, equal
+    values get the middle of their run, a missing value the median's."""
+    from scipy.stats import norm
+
+    rng = np.random.default_rng(0)
+    mixed = np.concatenate([rng.normal(3, 2, 100), rng.uniform(1e3, 1e4, 100), rng.uniform(1e9, 1e12, 100)])
+    normal = rng.normal(0, 1, 300)
+    cols = [Column("mixed", "numeric"), Column("normal", "numeric")]
+    t = fit_table(np.stack([mixed, normal], 1).astype(np.float32), cols)
+    assert t["heavy"] == [0] and len(t["knots"]) == 1 and len(t["knots"][0]) == 256
+    assert t["knots"][0] == sorted(t["knots"][0]) and t["knots"][0][0] == pytest.approx(mixed.min(), rel=1e-6)
+    assert t["inputs"] == ["mixed", "normal", "mixed (rank)"] and table_width(t) == 3
+    q = np.array(t["knots"][0])
+    rows = torch.tensor([[q[0], 0.5], [q[255], 0.0], [(q[100] + q[101]) / 2, 0.0], [np.nan, 0.0],
+                         [1e14, 0.0], [5.0, 0.0], [5e3, 0.0], [5e11, 0.0]], dtype=torch.float32)
+    out = apply_table(rows, t, {})
+    assert out.shape == (8, 3)
+    rank = out[:, 2]
+    assert rank[0].item() == pytest.approx(norm.ppf(0.001), abs=1e-4)        # the lowest: clamped rank
+    assert rank[1].item() == pytest.approx(norm.ppf(0.999), abs=1e-4)        # and the highest
+    assert rank[2].item() == pytest.approx(norm.ppf(100.5 / 255), abs=2e-3)  # linear between knots
+    assert rank[4].item() == rank[1].item()                                  # beyond the knots: the end
+    assert rank[5] < -0.5 < rank[6] < 0.5 < rank[7]                          # the three sizes stay apart ...
+    assert abs(out[5, 0] - out[6, 0]) < 1e-3                                 # ... where the clipped value merges two
+    assert rank[3].item() == pytest.approx(norm.ppf(np.searchsorted(q, np.median(mixed)) / 255), abs=0.02)
+
+    def clip(value, k):
+        v = (value - t["median"][k]) * t["factor"][k]
+        return v / math.sqrt(1 + (v / 3) ** 2)
+
+    assert out[0, 1].item() == pytest.approx(clip(0.5, 1), rel=1e-5)    # the numbers keep their clipped value
+    assert out[7, 0].item() == pytest.approx(clip(5e11, 0), rel=1e-5)
+    # equal values (a count with many ties) get the middle rank of their run of equal knots
+    ties = np.array([0.0] * 150 + [1.0] * 100 + list(np.geomspace(10, 1e6, 50)))
+    t2 = fit_table(ties[:, None].astype(np.float32), [Column("count", "numeric")])
+    assert t2["heavy"] == [0]
+    k = np.array(t2["knots"][0])
+    zero = apply_table(torch.tensor([[0.0]]), t2, {})[0, 1].item()
+    assert zero == pytest.approx(norm.ppf(((k == 0).sum() - 1) / 2 / 255), abs=1e-4)
+    # a model.json written before the rule (no "heavy"): the clipped numbers alone, as it was trained
+    old = {key: v for key, v in t.items() if key not in ("heavy", "knots")}
+    assert torch.equal(apply_table(rows, old, {}), out[:, :2]) and table_width(old) == 2
 
 
 @pytest.mark.parametrize("model", ["auto", "tabular"])  # penguins are few: auto picks the MLP
