@@ -84,7 +84,10 @@ def main() -> int:
                     r["trainwell"] = json.load(f)["test_accuracy"]
             else:
                 r["trainwell_error"] = done.stderr.strip().splitlines()[-1][:300] if done.stderr.strip() else ""
-            r["hgb"], r["hgb_s"] = T.run_hgb(train, test, label, 0)
+            try:
+                r["hgb"], r["hgb_s"] = T.run_hgb(train, test, label, 0)
+            except ValueError as e:  # Ecdat/Bwages: "window shape cannot be larger than input array shape"
+                r["hgb_error"] = str(e)[:200]
             results.append(r)
             print(json.dumps(r), flush=True)
     if a.json:
@@ -99,10 +102,12 @@ def markdown(results: list[dict]) -> str:
              "|" + " --- |" * 9]
     for r in results:
         tw = f"{r['trainwell']:.2%}" if "trainwell" in r else f"refused: {r['trainwell_error']}"
+        hgb = (f"{r['hgb']:.2%} | " if "hgb" in r else "failed | ") + f"{r['trainwell_s']:.1f} | {r.get('hgb_s', 0):.1f}"
         lines.append(f"| {r['table']} ({r['label']}) | {r['rows']:,} | {r['columns']} ({r['text']}) | {r['missing']:.1%} | "
-                     f"{r['classes']} | {tw} | {r['hgb']:.2%} | {r['trainwell_s']:.1f} | {r['hgb_s']:.1f} |")
-    ok = [r for r in results if "trainwell" in r]
-    lines.append(f"| **{len(ok)} of {len(results)} trained** | | | | | {np.mean([r['trainwell'] for r in ok]):.2%} | "
+                     f"{r['classes']} | {tw} | {hgb} |")
+    lines.append(f"| **{sum('trainwell' in r for r in results)} of {len(results)} trained** | | | | | | | | |")
+    ok = [r for r in results if "trainwell" in r and "hgb" in r]
+    lines.append(f"| **mean of the {len(ok)} both trained** | | | | | {np.mean([r['trainwell'] for r in ok]):.2%} | "
                  f"{np.mean([r['hgb'] for r in ok]):.2%} | {np.mean([r['trainwell_s'] for r in ok]):.1f} | "
                  f"{np.mean([r['hgb_s'] for r in ok]):.1f} |")
     gaps = sorted((r["trainwell"] - r["hgb"], r["table"]) for r in ok)
